@@ -1,0 +1,147 @@
+//! The sandbox engine of sandboxpm.
+//!
+//! A [`Policy`] says what a command may see; [`resolve()`] turns it into concrete paths on this
+//! machine ([`ResolvedPolicy`]); a backend translates and enforces it ([`run`]). Translations
+//! are pure functions ([`native::plan`], [`seccomp::rules`]) so that `sandboxpm policy show` prints
+//! exactly what runs. See `DESIGN.md`, "The sandbox engine".
+//!
+//! Backends:
+//! - `native` (Linux): user, mount, pid, net, ipc, uts and cgroup namespaces, a tmpfs root built
+//!   from the grants, Landlock, seccomp.
+//! - `landlock` (Linux, degraded): Landlock and seccomp only, for machines where user namespaces
+//!   cannot be created.
+#![deny(missing_docs)]
+
+pub mod defaults;
+pub mod doctor;
+pub mod native;
+pub mod policy;
+pub mod resolve;
+pub mod seccomp;
+mod sys;
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(not(target_os = "linux"))]
+mod unsupported;
+#[cfg(not(target_os = "linux"))]
+use unsupported as linux;
+
+use std::ffi::OsString;
+use std::io;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use policy::{Limits, Network, Policy};
+pub use resolve::{ResolveContext, ResolvedPolicy, resolve};
+
+/// Which isolation mechanism enforces a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// The strongest available: `native` where user namespaces work, else `landlock`.
+    Auto,
+    /// Namespaces + Landlock + seccomp.
+    Native,
+    /// Landlock + seccomp only (degraded).
+    Landlock,
+}
+
+impl Backend {
+    /// The name used on the command line and in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Native => "native",
+            Backend::Landlock => "landlock",
+        }
+    }
+}
+
+/// The command to run: an absolute program path and its full argv (argv\[0\] included).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Command {
+    /// The executable, as the sandbox sees it.
+    pub program: PathBuf,
+    /// Arguments, starting with argv\[0\].
+    pub argv: Vec<OsString>,
+}
+
+/// How a sandboxed run ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The exit code: the command's, 128 + N for a signal, 124 on timeout.
+    pub code: i32,
+    /// Whether the timeout killed it.
+    pub timed_out: bool,
+    /// The backend that enforced the policy.
+    pub backend: Backend,
+    /// Degradations the user must hear about.
+    pub warnings: Vec<String>,
+}
+
+/// Why a command could not be run in the sandbox.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The process that sets up the sandbox has other threads.
+    #[error("the sandbox must be set up from a single-threaded process ({0} threads found)")]
+    NotSingleThreaded(usize),
+    /// User namespaces cannot be created here.
+    #[error("cannot create a user namespace")]
+    UserNamespace(#[source] io::Error),
+    /// Neither namespaces nor Landlock are available: nothing can confine the command.
+    #[error(
+        "no isolation is available on this machine (no user namespaces and no Landlock); refusing to run unconfined"
+    )]
+    NoIsolation,
+    /// A step of building the sandbox failed.
+    #[error("setting up the sandbox failed: {0}")]
+    Setup(String),
+    /// execve inside the sandbox failed.
+    #[error("cannot execute the command inside the sandbox")]
+    Exec {
+        /// The OS error of execve.
+        #[source]
+        errno: io::Error,
+    },
+    /// Not available on this platform or configuration.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Picks the backend `auto` stands for on this machine, and says why.
+pub fn select_backend(requested: Backend) -> (Backend, String) {
+    if requested != Backend::Auto {
+        return (requested, format!("{} was requested", requested.name()));
+    }
+    match doctor::probe_user_namespace() {
+        Ok(()) => (Backend::Native, "user namespaces are available".into()),
+        Err(e) => (
+            Backend::Landlock,
+            format!("user namespaces are unavailable ({e})"),
+        ),
+    }
+}
+
+/// Runs `cmd` under `policy`. Must be called from a single-threaded process: the binary calls it
+/// before starting any runtime, or re-executes itself as a helper.
+///
+/// With [`Backend::Auto`], a failure to create the user namespace falls back to the degraded
+/// `landlock` backend and says so in [`Outcome::warnings`]; where Landlock is missing too, the
+/// command does not run ([`Error::NoIsolation`]).
+pub fn run(policy: &ResolvedPolicy, cmd: &Command, backend: Backend) -> Result<Outcome, Error> {
+    match backend {
+        Backend::Auto => match linux::run(policy, cmd, Backend::Native) {
+            Err(Error::UserNamespace(e)) => {
+                let mut outcome = linux::run(policy, cmd, Backend::Landlock)?;
+                outcome
+                    .warnings
+                    .insert(0, format!("user namespace creation failed: {e}"));
+                Ok(outcome)
+            }
+            other => other,
+        },
+        other => linux::run(policy, cmd, other),
+    }
+}

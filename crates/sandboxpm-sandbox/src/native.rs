@@ -1,0 +1,275 @@
+//! The native Linux translation of a resolved policy, as data.
+//!
+//! This is a pure function of the [`ResolvedPolicy`]: the ordered mount plan that builds the new
+//! root, the Landlock rules, and the seccomp rules. The Linux backend executes exactly this plan,
+//! and `policy show` prints it, so what a reviewer reads is what runs. It compiles and is tested on
+//! every platform.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::policy::Network;
+use crate::resolve::{Access, EntryKind, ResolvedPolicy};
+use crate::seccomp;
+
+/// The device nodes bound from the host into the minimal `/dev`.
+pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// One step of building the sandbox's root file system. Paths are where things appear inside,
+/// which is where they are on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum MountOp {
+    /// An empty, private tmpfs.
+    Tmpfs {
+        /// Mount point.
+        path: PathBuf,
+    },
+    /// A bind mount of the host path at the same place.
+    Bind {
+        /// Host path.
+        path: PathBuf,
+        /// File or directory.
+        kind: EntryKind,
+        /// Read-write (else read-only, recursively, with nosuid and nodev).
+        writable: bool,
+    },
+    /// A fresh procfs for the new pid namespace.
+    Proc {
+        /// Mount point.
+        path: PathBuf,
+    },
+    /// A tmpfs with only the [`DEVICES`] bound in, `/dev/shm` and the `/dev/fd` links.
+    Dev {
+        /// Mount point.
+        path: PathBuf,
+    },
+    /// A symlink, as on the host.
+    Symlink {
+        /// Where the link is created.
+        path: PathBuf,
+        /// Its target.
+        target: PathBuf,
+    },
+    /// A denied file: an empty read-only file bound over it.
+    HideFile {
+        /// The hidden path.
+        path: PathBuf,
+    },
+    /// A denied directory: an empty read-only tmpfs over it.
+    HideDir {
+        /// The hidden path.
+        path: PathBuf,
+    },
+    /// A write-denied path: bound onto itself read-only, recursively.
+    ReadOnly {
+        /// The protected path.
+        path: PathBuf,
+    },
+    /// The root tmpfs is made read-only once everything is in place.
+    ReadOnlyRoot,
+}
+
+/// The rights of one Landlock rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LandlockAccess {
+    /// Read files, list directories, execute.
+    Read,
+    /// Every file-system right of the kernel's ABI.
+    Write,
+    /// Read and write existing files only (device nodes).
+    ReadWriteFile,
+    /// List directories only (the root, so that `ls /` works; every file is still governed by
+    /// the rules above).
+    ListDir,
+}
+
+/// One Landlock rule: rights beneath a path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LandlockRule {
+    /// The hierarchy.
+    pub path: PathBuf,
+    /// The rights.
+    pub access: LandlockAccess,
+}
+
+/// The whole native translation.
+#[derive(Debug, Clone, Serialize)]
+pub struct NativePlan {
+    /// Namespaces unshared.
+    pub namespaces: Vec<&'static str>,
+    /// Mount steps in order.
+    pub mounts: Vec<MountOp>,
+    /// Landlock rules (the allowlist again, enforced by a second, independent mechanism).
+    pub landlock: Vec<LandlockRule>,
+    /// Landlock scopes (ABI 6): no abstract unix sockets or signals outside the sandbox.
+    pub landlock_scopes: Vec<&'static str>,
+    /// Seccomp rules.
+    pub seccomp: Vec<seccomp::Rule>,
+}
+
+/// Translates `policy` for the native backend (namespaces + Landlock + seccomp).
+pub fn plan(policy: &ResolvedPolicy) -> NativePlan {
+    let mut namespaces = vec!["user", "mount", "pid", "ipc", "uts", "cgroup"];
+    if policy.network != Network::Host {
+        namespaces.push("net");
+    }
+
+    // Everything that creates a mount, sorted by depth so that parents come before children.
+    let mut base: Vec<MountOp> = vec![
+        MountOp::Tmpfs {
+            path: policy.home.clone(),
+        },
+        MountOp::Tmpfs {
+            path: "/tmp".into(),
+        },
+        MountOp::Proc {
+            path: "/proc".into(),
+        },
+        MountOp::Dev {
+            path: "/dev".into(),
+        },
+    ];
+    for grant in &policy.grants {
+        base.push(MountOp::Bind {
+            path: grant.path.clone(),
+            kind: grant.kind,
+            writable: grant.access == Access::Write,
+        });
+    }
+    base.sort_by(|a, b| {
+        let (pa, pb) = (op_path(a), op_path(b));
+        depth(pa)
+            .cmp(&depth(pb))
+            .then_with(|| rank(a).cmp(&rank(b)))
+            .then_with(|| pa.cmp(pb))
+    });
+
+    let mut mounts = base;
+    // Symlinks outside every bind are recreated; those inside a bind exist there already.
+    for link in &policy.symlinks {
+        let inside_bind = policy
+            .grants
+            .iter()
+            .any(|g| link.path.starts_with(&g.path) && link.path != g.path);
+        if !inside_bind {
+            mounts.push(MountOp::Symlink {
+                path: link.path.clone(),
+                target: link.target.clone(),
+            });
+        }
+    }
+    // Denies last, shallow first, so that nothing mounted later uncovers them.
+    let mut denies: Vec<MountOp> = Vec::new();
+    for deny in &policy.deny_read {
+        denies.push(match deny.kind {
+            EntryKind::Dir => MountOp::HideDir {
+                path: deny.path.clone(),
+            },
+            EntryKind::File => MountOp::HideFile {
+                path: deny.path.clone(),
+            },
+        });
+    }
+    for deny in &policy.deny_write {
+        if !policy
+            .deny_read
+            .iter()
+            .any(|d| deny.path.starts_with(&d.path))
+        {
+            denies.push(MountOp::ReadOnly {
+                path: deny.path.clone(),
+            });
+        }
+    }
+    denies.sort_by(|a, b| {
+        depth(op_path(a))
+            .cmp(&depth(op_path(b)))
+            .then_with(|| op_path(a).cmp(op_path(b)))
+    });
+    mounts.extend(denies);
+    mounts.push(MountOp::ReadOnlyRoot);
+
+    NativePlan {
+        namespaces,
+        mounts,
+        landlock: landlock_rules(policy),
+        landlock_scopes: vec!["abstract_unix_socket", "signal"],
+        seccomp: seccomp::rules(false),
+    }
+}
+
+/// The Landlock allowlist for a sandbox whose root was built by [`plan`]: every grant, the
+/// private home and `/tmp`, `/proc` read-only and the device nodes read-write.
+pub fn landlock_rules(policy: &ResolvedPolicy) -> Vec<LandlockRule> {
+    let mut rules: Vec<LandlockRule> = policy
+        .grants
+        .iter()
+        .map(|g| LandlockRule {
+            path: g.path.clone(),
+            access: match g.access {
+                Access::Read => LandlockAccess::Read,
+                Access::Write => LandlockAccess::Write,
+            },
+        })
+        .collect();
+    rules.push(LandlockRule {
+        path: "/".into(),
+        access: LandlockAccess::ListDir,
+    });
+    rules.push(LandlockRule {
+        path: policy.home.clone(),
+        access: LandlockAccess::Write,
+    });
+    rules.push(LandlockRule {
+        path: "/tmp".into(),
+        access: LandlockAccess::Write,
+    });
+    rules.push(LandlockRule {
+        path: "/proc".into(),
+        access: LandlockAccess::Read,
+    });
+    rules.push(LandlockRule {
+        path: "/dev".into(),
+        access: LandlockAccess::Read,
+    });
+    rules.push(LandlockRule {
+        path: "/dev/shm".into(),
+        access: LandlockAccess::Write,
+    });
+    for dev in DEVICES {
+        rules.push(LandlockRule {
+            path: Path::new("/dev").join(dev),
+            access: LandlockAccess::ReadWriteFile,
+        });
+    }
+    rules
+}
+
+fn op_path(op: &MountOp) -> &Path {
+    match op {
+        MountOp::Tmpfs { path }
+        | MountOp::Bind { path, .. }
+        | MountOp::Proc { path }
+        | MountOp::Dev { path }
+        | MountOp::Symlink { path, .. }
+        | MountOp::HideFile { path }
+        | MountOp::HideDir { path }
+        | MountOp::ReadOnly { path } => path,
+        MountOp::ReadOnlyRoot => Path::new("/"),
+    }
+}
+
+/// At equal depth a private tmpfs goes first, so that a grant of the same path replaces it.
+fn rank(op: &MountOp) -> u8 {
+    match op {
+        MountOp::Tmpfs { .. } => 0,
+        _ => 1,
+    }
+}
+
+fn depth(path: &Path) -> usize {
+    path.components().count()
+}

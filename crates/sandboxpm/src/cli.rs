@@ -1,0 +1,113 @@
+//! The command-line interface, as clap types.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// sandboxpm: install and run package code without handing it your machine.
+#[derive(Debug, Parser)]
+#[command(name = "sandboxpm", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command inside the sandbox.
+    ///
+    /// By default the command sees the system directories and the tools on PATH (read-only), the
+    /// current directory (read-write, minus .env files, .git/hooks and .git/config), an empty HOME
+    /// and /tmp, no network, and a minimal environment.
+    Exec(ExecArgs),
+    /// Report which isolation this machine can give, and why.
+    Doctor {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect sandbox policies.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the effective policy for a command and its translation for the native backend.
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+        /// The command the policy is for (optional).
+        #[arg(last = true)]
+        command: Vec<OsString>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+    /// Print the backend chosen and why.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+/// Flags that shape the policy, shared by `exec` and `policy show`.
+#[derive(Debug, Args, Default)]
+pub struct SandboxArgs {
+    /// Grant read access to PATH (repeatable).
+    #[arg(long = "allow-read", value_name = "PATH")]
+    pub allow_read: Vec<PathBuf>,
+    /// Grant read-write access to PATH (repeatable).
+    #[arg(long = "allow-write", value_name = "PATH")]
+    pub allow_write: Vec<PathBuf>,
+    /// Hide PATH even if a grant covers it (repeatable; globs allowed).
+    #[arg(long = "deny-read", value_name = "PATH")]
+    pub deny_read: Vec<String>,
+    /// Make PATH read-only even if a grant covers it (repeatable; globs allowed).
+    #[arg(long = "deny-write", value_name = "PATH")]
+    pub deny_write: Vec<String>,
+    /// Allow network access to HOST[:PORT] (repeatable).
+    #[arg(long = "allow-net", value_name = "HOST")]
+    pub allow_net: Vec<String>,
+    /// Network mode.
+    #[arg(long, value_enum)]
+    pub net: Option<NetMode>,
+    /// Pass the environment variable NAME through (repeatable).
+    #[arg(long = "env", value_name = "NAME")]
+    pub env: Vec<String>,
+    /// Kill the command and everything it started after SECS seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Isolation backend.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum NetMode {
+    /// Loopback only.
+    None,
+    /// The host's network, unrestricted.
+    Host,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum BackendArg {
+    /// The strongest backend available here.
+    #[default]
+    Auto,
+    /// Namespaces + Landlock + seccomp.
+    Native,
+    /// Landlock + seccomp only (for machines without user namespaces).
+    Landlock,
+}

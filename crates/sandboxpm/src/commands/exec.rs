@@ -1,0 +1,165 @@
+//! `sandboxpm exec`: run a command in the sandbox.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use sandboxpm_sandbox::{
+    Backend, Command, Error as SandboxError, Network, Policy, ResolveContext, defaults, doctor,
+    resolve, select_backend,
+};
+
+use crate::cli::{BackendArg, ExecArgs, NetMode, SandboxArgs};
+
+/// Exit code when the command cannot be found (shell convention).
+const EXIT_NOT_FOUND: u8 = 127;
+/// Exit code when the command cannot be executed.
+const EXIT_NOT_EXECUTABLE: u8 = 126;
+/// Exit code when the sandbox itself failed (as `docker run` does).
+const EXIT_SANDBOX_FAILED: u8 = 125;
+
+pub fn exec(args: ExecArgs) -> anyhow::Result<u8> {
+    let ctx = ResolveContext::from_process().context("reading the current directory")?;
+    let Some(program) = find_program(&args.command[0], &ctx) else {
+        eprintln!(
+            "sandboxpm: command not found: {}",
+            args.command[0].to_string_lossy()
+        );
+        return Ok(EXIT_NOT_FOUND);
+    };
+    if !doctor::is_executable(&program) {
+        eprintln!("sandboxpm: not executable: {}", program.display());
+        return Ok(EXIT_NOT_EXECUTABLE);
+    }
+    let policy = build_policy(&args.sandbox, &ctx, Some(&program))?;
+    let resolved = resolve(&policy, &ctx)?;
+    let command = Command {
+        program: program.clone(),
+        argv: args.command.clone(),
+    };
+
+    let requested = backend(args.sandbox.backend);
+    let (backend, why) = select_backend(requested);
+    if args.verbose {
+        eprintln!("sandboxpm: sandbox backend: {} ({why})", backend.name());
+    }
+    match sandboxpm_sandbox::run(&resolved, &command, backend) {
+        Ok(outcome) => {
+            for warning in &outcome.warnings {
+                eprintln!("sandboxpm: warning: {warning}");
+            }
+            if outcome.timed_out {
+                eprintln!(
+                    "sandboxpm: {} timed out after {} s; the command and everything it started were killed",
+                    program.display(),
+                    resolved.limits.timeout_secs.unwrap_or_default()
+                );
+            }
+            Ok(outcome.code.clamp(0, 255) as u8)
+        }
+        Err(SandboxError::Exec { errno }) => {
+            let code = if errno.kind() == std::io::ErrorKind::NotFound {
+                EXIT_NOT_FOUND
+            } else {
+                EXIT_NOT_EXECUTABLE
+            };
+            eprintln!(
+                "sandboxpm: cannot execute {} inside the sandbox: {errno}",
+                program.display()
+            );
+            if code == EXIT_NOT_FOUND {
+                eprintln!(
+                    "hint: the program or its interpreter is not visible in the sandbox; grant its directory with --allow-read"
+                );
+            }
+            Ok(code)
+        }
+        Err(
+            err @ (SandboxError::Setup(_)
+            | SandboxError::UserNamespace(_)
+            | SandboxError::NoIsolation),
+        ) => {
+            eprintln!("sandboxpm: error: {err}");
+            if let Some(source) = std::error::Error::source(&err) {
+                eprintln!("  caused by: {source}");
+            }
+            eprintln!("hint: run `sandboxpm doctor` to see what isolation this machine supports");
+            Ok(EXIT_SANDBOX_FAILED)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The user-facing hint for an error, if there is one.
+pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
+    let text = err.to_string();
+    if text.contains("--allow-net") {
+        return Some("use --net host for unrestricted network, or --net none");
+    }
+    if text.starts_with("--allow-") || text.starts_with("--deny-") {
+        return Some("paths given to --allow-read/--allow-write must exist");
+    }
+    None
+}
+
+/// The policy for `exec` and `policy show`: the defaults, the flags, the mandatory denies.
+pub fn build_policy(
+    args: &SandboxArgs,
+    ctx: &ResolveContext,
+    program: Option<&Path>,
+) -> anyhow::Result<Policy> {
+    let mut policy = defaults::exec_policy(ctx.env.get("PATH").map(String::as_str));
+    for (flag, paths, list) in [
+        ("--allow-read", &args.allow_read, &mut policy.read),
+        ("--allow-write", &args.allow_write, &mut policy.write),
+    ] {
+        for path in paths {
+            let absolute = ctx.cwd.join(path);
+            if std::fs::symlink_metadata(&absolute).is_err() {
+                bail!("{flag} {}: no such file or directory", path.display());
+            }
+            list.push(absolute.to_string_lossy().into_owned());
+        }
+    }
+    policy.deny_read.extend(args.deny_read.iter().cloned());
+    policy.deny_write.extend(args.deny_write.iter().cloned());
+    policy.env.extend(args.env.iter().cloned());
+    if let Some(program) = program {
+        // The program itself is always readable, wherever it lives.
+        policy.read.push(program.to_string_lossy().into_owned());
+    }
+    policy.network = match (args.net, args.allow_net.is_empty()) {
+        (Some(NetMode::Host), true) => Network::Host,
+        (Some(NetMode::Host), false) => bail!("--allow-net cannot be combined with --net host"),
+        (_, false) => bail!(
+            "--allow-net {}: host allowlists need the filtering network proxy, which this version does not have yet",
+            args.allow_net.join(",")
+        ),
+        (_, true) => Network::None,
+    };
+    policy.limits.timeout_secs = args.timeout;
+    Ok(policy)
+}
+
+pub fn backend(arg: BackendArg) -> Backend {
+    match arg {
+        BackendArg::Auto => Backend::Auto,
+        BackendArg::Native => Backend::Native,
+        BackendArg::Landlock => Backend::Landlock,
+    }
+}
+
+/// Finds the program like a shell would: a name with a slash is a path, otherwise PATH is
+/// searched.
+pub fn find_program(name: &OsStr, ctx: &ResolveContext) -> Option<PathBuf> {
+    if name.as_bytes().contains(&b'/') {
+        let path = ctx.cwd.join(name);
+        return path.exists().then_some(path);
+    }
+    let path_var = ctx.env.get("PATH")?;
+    std::env::split_paths(&OsString::from(path_var))
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join(name))
+        .find(|p| doctor::is_executable(p))
+}
