@@ -62,6 +62,14 @@ pub enum MountOp {
         /// The hidden path.
         path: PathBuf,
     },
+    /// An ancestor of a write-denied path, between it and its writable grant: bound onto itself
+    /// (still writable) so that it is a mount point, which cannot be renamed or removed. Without
+    /// it, `mv .git .git-old` would carry the read-only `.git/config` away and let a script create
+    /// a fresh, writable `.git/config` in its place.
+    Pin {
+        /// The pinned directory.
+        path: PathBuf,
+    },
     /// A write-denied path: bound onto itself read-only, recursively.
     ReadOnly {
         /// The protected path.
@@ -173,20 +181,29 @@ pub fn plan(policy: &ResolvedPolicy) -> NativePlan {
             },
         });
     }
+    let mut pins: Vec<PathBuf> = Vec::new();
     for deny in &policy.deny_write {
-        if !policy
-            .deny_read
-            .iter()
-            .any(|d| deny.path.starts_with(&d.path))
-        {
-            denies.push(MountOp::ReadOnly {
-                path: deny.path.clone(),
-            });
+        if policy.deny_read.iter().any(|d| deny.path.starts_with(&d.path)) {
+            continue;
+        }
+        denies.push(MountOp::ReadOnly { path: deny.path.clone() });
+        if let Some(grant) = policy.covering_grant(&deny.path) {
+            for ancestor in deny.path.ancestors().skip(1) {
+                if ancestor == grant.path || !ancestor.starts_with(&grant.path) {
+                    break;
+                }
+                if !pins.iter().any(|p| p == ancestor) {
+                    pins.push(ancestor.to_path_buf());
+                }
+            }
         }
     }
+    denies.extend(pins.into_iter().map(|path| MountOp::Pin { path }));
+    // Shallow first; at equal depth a pin before a deny, since both mount on the same place.
     denies.sort_by(|a, b| {
         depth(op_path(a))
             .cmp(&depth(op_path(b)))
+            .then_with(|| rank(a).cmp(&rank(b)))
             .then_with(|| op_path(a).cmp(op_path(b)))
     });
     mounts.extend(denies);
@@ -257,6 +274,7 @@ fn op_path(op: &MountOp) -> &Path {
         | MountOp::Symlink { path, .. }
         | MountOp::HideFile { path }
         | MountOp::HideDir { path }
+        | MountOp::Pin { path }
         | MountOp::ReadOnly { path } => path,
         MountOp::ReadOnlyRoot => Path::new("/"),
     }
@@ -265,7 +283,7 @@ fn op_path(op: &MountOp) -> &Path {
 /// At equal depth a private tmpfs goes first, so that a grant of the same path replaces it.
 fn rank(op: &MountOp) -> u8 {
     match op {
-        MountOp::Tmpfs { .. } => 0,
+        MountOp::Tmpfs { .. } | MountOp::Pin { .. } => 0,
         _ => 1,
     }
 }

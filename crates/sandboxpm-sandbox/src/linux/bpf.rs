@@ -360,7 +360,7 @@ mod tests {
     fn tiocsti_is_compared_on_the_low_32_bits() {
         let prog = compile(&rules(false));
         let eperm = RET_ERRNO | libc::EPERM as u32;
-        let sti = libc::TIOCSTI as u64;
+        let sti = libc::TIOCSTI;
         assert_eq!(
             run(&prog, AUDIT_ARCH, nr("ioctl"), [0, sti, 0, 0, 0, 0]),
             eperm
@@ -380,7 +380,7 @@ mod tests {
                 &prog,
                 AUDIT_ARCH,
                 nr("ioctl"),
-                [0, libc::TIOCLINUX as u64, 0, 0, 0, 0]
+                [0, libc::TIOCLINUX, 0, 0, 0, 0]
             ),
             eperm
         );
@@ -389,7 +389,7 @@ mod tests {
                 &prog,
                 AUDIT_ARCH,
                 nr("ioctl"),
-                [0, libc::TCGETS as u64, 0, 0, 0, 0]
+                [0, libc::TCGETS, 0, 0, 0, 0]
             ),
             RET_ALLOW
         );

@@ -1,8 +1,8 @@
 //! Applies the Landlock rules of a plan to the calling process.
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
-    RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+    ABI, Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, Scope,
 };
 
 use crate::native::{LandlockAccess, LandlockRule};
@@ -32,10 +32,13 @@ pub enum Enforced {
     Not,
 }
 
-/// Restricts the calling process to `rules`. `deny_tcp` also handles the TCP rights of ABI 4
-/// without granting any, so that no TCP connect or bind is possible. Rules on missing paths are
-/// skipped (the mount plan may not have created a device that the host lacks).
-pub fn restrict(rules: &[LandlockRule], deny_tcp: bool) -> Result<Enforced, String> {
+/// Restricts the calling process to `rules`. Rules on missing paths are skipped (the mount plan
+/// may not have created a device that the host lacks).
+///
+/// Landlock's TCP rights (ABI 4) are deliberately not used: they match ports, not addresses, so
+/// they would take loopback away from build tools, while the network namespace (native) or the
+/// seccomp socket rule (degraded) already remove every other network.
+pub fn restrict(rules: &[LandlockRule]) -> Result<Enforced, String> {
     let abi = ABI::from(kernel_abi());
     if abi == ABI::Unsupported {
         return Ok(Enforced::Not);
@@ -46,12 +49,7 @@ pub fn restrict(rules: &[LandlockRule], deny_tcp: bool) -> Result<Enforced, Stri
         .handle_access(AccessFs::from_all(abi))
         .map_err(err)?;
     let version = kernel_abi();
-    // Network rights exist from ABI 4 and scopes from ABI 6; asking for an empty set is an error.
-    if deny_tcp && version >= 4 {
-        ruleset = ruleset
-            .handle_access(AccessNet::from_all(abi))
-            .map_err(err)?;
-    }
+    // Scopes exist from ABI 6; asking for them earlier is an error.
     if version >= 6 {
         ruleset = ruleset
             .scope(Scope::AbstractUnixSocket | Scope::Signal)

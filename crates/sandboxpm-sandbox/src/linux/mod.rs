@@ -178,11 +178,10 @@ fn init_main(
     if let Err(e) = mounts::build_root(&plan.mounts, policy) {
         return e;
     }
-    if policy.network != Network::Host {
-        if let Err(e) = sys::loopback_up() {
+    if policy.network != Network::Host
+        && let Err(e) = sys::loopback_up() {
             return format!("bringing up lo: {e}");
         }
-    }
     let name = b"sandboxpm";
     // SAFETY: valid buffer and length.
     unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
@@ -246,13 +245,12 @@ fn command_main(
     rlimits.push((libc::RLIMIT_FSIZE, limits.max_file_size));
     rlimits.push((libc::RLIMIT_AS, limits.max_memory));
     for (resource, value) in rlimits {
-        if let Some(value) = value {
-            if let Err(e) = sys::set_rlimit(resource, value) {
+        if let Some(value) = value
+            && let Err(e) = sys::set_rlimit(resource, value) {
                 return format!("setrlimit({resource}): {e}");
             }
-        }
     }
-    match landlock::restrict(landlock_rules, policy.network == Network::None) {
+    match landlock::restrict(landlock_rules) {
         Ok(landlock::Enforced::Not) if required_landlock => {
             return "Landlock is not available in this kernel; refusing to run without it".into();
         }

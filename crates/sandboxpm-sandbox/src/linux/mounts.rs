@@ -90,6 +90,7 @@ fn touch(path: &Path) -> io::Result<()> {
     std::fs::OpenOptions::new()
         .write(true)
         .create(true)
+        .truncate(false)
         .mode(0o444)
         .open(path)
         .map(drop)
@@ -213,6 +214,10 @@ pub fn build_root(ops: &[MountOp], policy: &ResolvedPolicy) -> Result<(), String
                 let target = inside(path);
                 tmpfs(&target, "0555", libc::MS_RDONLY | libc::MS_NOEXEC)
                     .map_err(|e| step("hiding", path, e))?;
+            }
+            MountOp::Pin { path } => {
+                let target = inside(path);
+                bind(&target, &target).map_err(|e| step("pinning", path, e))?;
             }
             MountOp::ReadOnly { path } => {
                 let target = inside(path);

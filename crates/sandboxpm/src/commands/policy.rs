@@ -137,6 +137,10 @@ pub fn render(resolved: &ResolvedPolicy, plan: &native::NativePlan) -> String {
                 "hide dir   {} (empty read-only tmpfs over it)",
                 path.display()
             ),
+            MountOp::Pin { path } => format!(
+                "pin        {} (a mount point: cannot be renamed away)",
+                path.display()
+            ),
             MountOp::ReadOnly { path } => format!("read-only  {}", path.display()),
             MountOp::ReadOnlyRoot => "read-only  / (the root tmpfs itself)".to_string(),
         };
