@@ -77,9 +77,12 @@ pub struct Outcome {
     pub timed_out: bool,
     /// The backend that enforced the policy.
     pub backend: Backend,
-    /// Degradations the user must hear about.
-    pub warnings: Vec<String>,
 }
+
+/// What the degraded backend cannot give, said every time it is used.
+pub const DEGRADED_WARNING: &str = "running with the degraded `landlock` backend: Landlock and \
+     seccomp only, no private mount, pid or network namespace; inet and unix sockets are refused, \
+     and directories holding a hidden file cannot be created in";
 
 /// Why a command could not be run in the sandbox.
 #[derive(Debug, thiserror::Error)]
@@ -127,21 +130,28 @@ pub fn select_backend(requested: Backend) -> (Backend, String) {
 /// Runs `cmd` under `policy`. Must be called from a single-threaded process: the binary calls it
 /// before starting any runtime, or re-executes itself as a helper.
 ///
-/// With [`Backend::Auto`], a failure to create the user namespace falls back to the degraded
-/// `landlock` backend and says so in [`Outcome::warnings`]; where Landlock is missing too, the
-/// command does not run ([`Error::NoIsolation`]).
-pub fn run(policy: &ResolvedPolicy, cmd: &Command, backend: Backend) -> Result<Outcome, Error> {
+/// `warn` hears every degradation before the command starts. With [`Backend::Auto`], a failure
+/// to create the user namespace falls back to the degraded `landlock` backend (and says so);
+/// where Landlock is missing too, the command does not run ([`Error::NoIsolation`]).
+pub fn run(
+    policy: &ResolvedPolicy,
+    cmd: &Command,
+    backend: Backend,
+    warn: &mut dyn FnMut(&str),
+) -> Result<Outcome, Error> {
     match backend {
         Backend::Auto => match linux::run(policy, cmd, Backend::Native) {
             Err(Error::UserNamespace(e)) => {
-                let mut outcome = linux::run(policy, cmd, Backend::Landlock)?;
-                outcome
-                    .warnings
-                    .insert(0, format!("user namespace creation failed: {e}"));
-                Ok(outcome)
+                warn(&format!("cannot create a user namespace ({e})"));
+                warn(DEGRADED_WARNING);
+                linux::run(policy, cmd, Backend::Landlock)
             }
             other => other,
         },
-        other => linux::run(policy, cmd, other),
+        Backend::Landlock => {
+            warn(DEGRADED_WARNING);
+            linux::run(policy, cmd, Backend::Landlock)
+        }
+        Backend::Native => linux::run(policy, cmd, Backend::Native),
     }
 }

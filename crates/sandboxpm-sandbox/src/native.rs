@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::policy::Network;
-use crate::resolve::{Access, EntryKind, ResolvedPolicy};
+use crate::resolve::{Access, EntryKind, Grant, ResolvedPolicy};
 use crate::seccomp;
 
 /// The device nodes bound from the host into the minimal `/dev`.
@@ -34,6 +34,13 @@ pub enum MountOp {
         kind: EntryKind,
         /// Read-write (else read-only, recursively, with nosuid and nodev).
         writable: bool,
+    },
+    /// A small read-only configuration file under `/etc`, copied into the root instead of bound:
+    /// a bind costs two mount calls on the way in and a teardown on the way out, and `/etc` alone
+    /// contributes twenty of them.
+    CopyFile {
+        /// Host path.
+        path: PathBuf,
     },
     /// A fresh procfs for the new pid namespace.
     Proc {
@@ -141,6 +148,12 @@ pub fn plan(policy: &ResolvedPolicy) -> NativePlan {
         },
     ];
     for grant in &policy.grants {
+        if is_copied(grant) {
+            base.push(MountOp::CopyFile {
+                path: grant.path.clone(),
+            });
+            continue;
+        }
         base.push(MountOp::Bind {
             path: grant.path.clone(),
             kind: grant.kind,
@@ -183,10 +196,16 @@ pub fn plan(policy: &ResolvedPolicy) -> NativePlan {
     }
     let mut pins: Vec<PathBuf> = Vec::new();
     for deny in &policy.deny_write {
-        if policy.deny_read.iter().any(|d| deny.path.starts_with(&d.path)) {
+        if policy
+            .deny_read
+            .iter()
+            .any(|d| deny.path.starts_with(&d.path))
+        {
             continue;
         }
-        denies.push(MountOp::ReadOnly { path: deny.path.clone() });
+        denies.push(MountOp::ReadOnly {
+            path: deny.path.clone(),
+        });
         if let Some(grant) = policy.covering_grant(&deny.path) {
             for ancestor in deny.path.ancestors().skip(1) {
                 if ancestor == grant.path || !ancestor.starts_with(&grant.path) {
@@ -218,12 +237,27 @@ pub fn plan(policy: &ResolvedPolicy) -> NativePlan {
     }
 }
 
+/// Whether a grant is copied rather than bound: small read-only regular files under `/etc`.
+fn is_copied(grant: &Grant) -> bool {
+    grant.access == Access::Read
+        && grant.kind == EntryKind::File
+        && grant.path.starts_with("/etc")
+        && std::fs::metadata(&grant.path).is_ok_and(|m| m.is_file() && m.len() <= 1 << 20)
+}
+
 /// The Landlock allowlist for a sandbox whose root was built by [`plan`]: every grant, the
-/// private home and `/tmp`, `/proc` read-only and the device nodes read-write.
+/// private home and `/tmp`, `/proc` read-only and the device nodes read-write. The read grants
+/// under `/etc` become one rule on `/etc`: the mount plan already decides which of its entries
+/// exist, and one rule instead of thirty keeps the per-spawn cost down.
 pub fn landlock_rules(policy: &ResolvedPolicy) -> Vec<LandlockRule> {
+    let etc_read = policy
+        .grants
+        .iter()
+        .any(|g| g.access == Access::Read && g.path.starts_with("/etc"));
     let mut rules: Vec<LandlockRule> = policy
         .grants
         .iter()
+        .filter(|g| !(g.access == Access::Read && g.path.starts_with("/etc")))
         .map(|g| LandlockRule {
             path: g.path.clone(),
             access: match g.access {
@@ -232,6 +266,12 @@ pub fn landlock_rules(policy: &ResolvedPolicy) -> Vec<LandlockRule> {
             },
         })
         .collect();
+    if etc_read {
+        rules.push(LandlockRule {
+            path: "/etc".into(),
+            access: LandlockAccess::Read,
+        });
+    }
     rules.push(LandlockRule {
         path: "/".into(),
         access: LandlockAccess::ListDir,
@@ -269,6 +309,7 @@ fn op_path(op: &MountOp) -> &Path {
     match op {
         MountOp::Tmpfs { path }
         | MountOp::Bind { path, .. }
+        | MountOp::CopyFile { path }
         | MountOp::Proc { path }
         | MountOp::Dev { path }
         | MountOp::Symlink { path, .. }

@@ -172,6 +172,7 @@ impl ResolvedPolicy {
 
 /// Resolves `policy` in `ctx`. Never fails on a missing path; only on a malformed glob.
 pub fn resolve(policy: &Policy, ctx: &ResolveContext) -> Result<ResolvedPolicy, ResolveError> {
+    CANONICAL_DIRS.with(|c| c.borrow_mut().clear());
     let mut notes = Vec::new();
     let mut unenforced = Vec::new();
 
@@ -213,9 +214,10 @@ pub fn resolve(policy: &Policy, ctx: &ResolveContext) -> Result<ResolvedPolicy, 
                 let mut targets = vec![canonical_parent(&path)];
                 // A denied symlink hides its target as well: `~/.ssh -> /secrets/ssh`.
                 if is_symlink(&path)
-                    && let Ok(real) = std::fs::canonicalize(&path) {
-                        targets.push(real);
-                    }
+                    && let Ok(real) = std::fs::canonicalize(&path)
+                {
+                    targets.push(real);
+                }
                 for path in targets {
                     let kind = kind_of(&path).unwrap_or(kind);
                     target.insert(
@@ -239,21 +241,13 @@ pub fn resolve(policy: &Policy, ctx: &ResolveContext) -> Result<ResolvedPolicy, 
             *access = Access::Read;
         }
     }
-    // write > read: a grant under an ancestor grant of at least its access is redundant.
-    let all: Vec<(PathBuf, Access)> = grants.iter().map(|(p, (a, _))| (p.clone(), *a)).collect();
+    // write > read: a grant is redundant when the nearest grant above it gives at least as much.
+    // (The nearest one decides, so a read grant under `rw /a/b` under `ro /a` stays redundant.)
+    let access_of: BTreeMap<PathBuf, Access> =
+        grants.iter().map(|(p, (a, _))| (p.clone(), *a)).collect();
     grants.retain(|path, (access, _)| {
-        !all.iter().any(|(other, other_access)| {
-            other != path && path.starts_with(other) && other_access >= access && {
-                // Only redundant when no grant between them changes the access.
-                !all.iter().any(|(mid, mid_access)| {
-                    mid != other
-                        && mid != path
-                        && path.starts_with(mid)
-                        && mid.starts_with(other)
-                        && mid_access != other_access
-                })
-            }
-        })
+        let nearest = path.ancestors().skip(1).find_map(|a| access_of.get(a));
+        nearest.is_none_or(|above| above < access)
     });
     let grants: Vec<Grant> = grants
         .into_iter()
@@ -416,7 +410,13 @@ fn expand(
             })?
             .compile_matcher();
         let mut matches = Vec::new();
-        walk_matches(&base, &base, &matcher, &mut matches);
+        // Without `**` a pattern cannot match deeper than its own number of components.
+        let max_depth = if rest.to_string_lossy().contains("**") {
+            usize::MAX
+        } else {
+            rest.components().count()
+        };
+        walk_matches(&base, &base, &matcher, max_depth, &mut matches);
         if matches.len() > ctx.glob_limit {
             let parents: BTreeSet<PathBuf> = matches
                 .iter()
@@ -442,21 +442,31 @@ fn expand(
     Ok(out)
 }
 
-fn walk_matches(root: &Path, dir: &Path, matcher: &GlobMatcher, out: &mut Vec<PathBuf>) {
+fn walk_matches(
+    root: &Path,
+    dir: &Path,
+    matcher: &GlobMatcher,
+    depth_left: usize,
+    out: &mut Vec<PathBuf>,
+) {
+    if depth_left == 0 {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
         if let Ok(rel) = path.strip_prefix(root)
-            && matcher.is_match(rel) {
-                out.push(path.clone());
-            }
+            && matcher.is_match(rel)
+        {
+            out.push(path.clone());
+        }
         let name = entry.file_name();
         let skip = name == OsStr::new("node_modules") || name == OsStr::new(".git");
         // file_type() does not follow symlinks: a link to `/` is not walked.
         if !skip && entry.file_type().is_ok_and(|t| t.is_dir()) {
-            walk_matches(root, &path, matcher, out);
+            walk_matches(root, &path, matcher, depth_left - 1, out);
         }
     }
 }
@@ -480,17 +490,35 @@ fn normalize(path: &Path) -> PathBuf {
 /// symlink).
 fn canonical_parent(path: &Path) -> PathBuf {
     match (path.parent(), path.file_name()) {
-        (Some(parent), Some(name)) => std::fs::canonicalize(parent)
-            .map(|p| p.join(name))
-            .unwrap_or_else(|_| path.to_path_buf()),
+        (Some(parent), Some(name)) => canonical_dir(parent).join(name),
         _ => path.to_path_buf(),
     }
 }
 
+thread_local! {
+    /// Canonical forms of the directories seen during one [`resolve`] call: the mandatory denies
+    /// share a handful of parents, and `realpath` costs a `readlink` per component.
+    static CANONICAL_DIRS: std::cell::RefCell<std::collections::HashMap<PathBuf, PathBuf>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn canonical_dir(dir: &Path) -> PathBuf {
+    if let Some(hit) = CANONICAL_DIRS.with(|c| c.borrow().get(dir).cloned()) {
+        return hit;
+    }
+    let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    CANONICAL_DIRS.with(|c| c.borrow_mut().insert(dir.to_path_buf(), canonical.clone()));
+    canonical
+}
+
 fn kind_of(path: &Path) -> Option<EntryKind> {
-    let meta = std::fs::metadata(path)
-        .or_else(|_| std::fs::symlink_metadata(path))
-        .ok()?;
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let meta = if meta.file_type().is_symlink() {
+        // A dangling link still exists (as a file) for the purpose of a deny.
+        std::fs::metadata(path).unwrap_or(meta)
+    } else {
+        meta
+    };
     Some(if meta.is_dir() {
         EntryKind::Dir
     } else {

@@ -125,8 +125,9 @@ fn run_native(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> 
 
     // SAFETY: integer getters.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    // The mount namespace is unshared by init itself: pivot_root moves the root of every process
+    // in the namespace, and the caller must keep the host's.
     let mut flags = libc::CLONE_NEWUSER
-        | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWUTS
@@ -160,7 +161,7 @@ fn run_native(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> 
         unsafe { libc::_exit(125) };
     }
     drop(wr);
-    finish(init, rd, policy, Backend::Native, Vec::new())
+    finish(init, rd, policy, Backend::Native)
 }
 
 /// Pid 1 of the sandbox. Returns only on error.
@@ -175,13 +176,18 @@ fn init_main(
     if let Err(e) = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) {
         return format!("PR_SET_PDEATHSIG: {e}");
     }
+    // SAFETY: plain syscall; init is single-threaded.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return format!("unshare(CLONE_NEWNS): {}", io::Error::last_os_error());
+    }
     if let Err(e) = mounts::build_root(&plan.mounts, policy) {
         return e;
     }
     if policy.network != Network::Host
-        && let Err(e) = sys::loopback_up() {
-            return format!("bringing up lo: {e}");
-        }
+        && let Err(e) = sys::loopback_up()
+    {
+        return format!("bringing up lo: {e}");
+    }
     let name = b"sandboxpm";
     // SAFETY: valid buffer and length.
     unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
@@ -246,9 +252,10 @@ fn command_main(
     rlimits.push((libc::RLIMIT_AS, limits.max_memory));
     for (resource, value) in rlimits {
         if let Some(value) = value
-            && let Err(e) = sys::set_rlimit(resource, value) {
-                return format!("setrlimit({resource}): {e}");
-            }
+            && let Err(e) = sys::set_rlimit(resource, value)
+        {
+            return format!("setrlimit({resource}): {e}");
+        }
     }
     match landlock::restrict(landlock_rules) {
         Ok(landlock::Enforced::Not) if required_landlock => {
@@ -316,12 +323,7 @@ fn run_landlock(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error
         unsafe { libc::_exit(127) };
     }
     drop(wr);
-    let warnings = vec![
-        "user namespaces are unavailable: running with Landlock and seccomp only (no private \
-         mount, pid or network namespace; inet and unix sockets are refused)"
-            .to_string(),
-    ];
-    let outcome = finish(child, rd, &policy, Backend::Landlock, warnings);
+    let outcome = finish(child, rd, &policy, Backend::Landlock);
     kill_descendants();
     drop(scratch);
     outcome
@@ -379,7 +381,6 @@ fn finish(
     rd: OwnedFd,
     policy: &ResolvedPolicy,
     backend: Backend,
-    warnings: Vec<String>,
 ) -> Result<Outcome, Error> {
     let mut message = Vec::new();
     let _ = std::fs::File::from(rd).read_to_end(&mut message);
@@ -401,7 +402,6 @@ fn finish(
         code: if timed_out { 124 } else { exit_code(status) },
         timed_out,
         backend,
-        warnings,
     })
 }
 

@@ -24,6 +24,7 @@ const EMPTY_DIR: &str = "/.sandboxpm-setup";
 #[derive(Debug)]
 pub struct Sources {
     fds: HashMap<PathBuf, OwnedFd>,
+    contents: HashMap<PathBuf, Vec<u8>>,
 }
 
 impl Sources {
@@ -58,15 +59,22 @@ pub fn open_sources(ops: &[MountOp]) -> io::Result<Sources> {
         fds.insert(path.to_path_buf(), unsafe { OwnedFd::from_raw_fd(fd) });
         Ok(())
     };
+    let mut contents = HashMap::new();
     for op in ops {
-        if let MountOp::Bind { path, .. } = op {
-            open(path, true)?;
+        match op {
+            MountOp::Bind { path, .. } => open(path, true)?,
+            MountOp::CopyFile { path } => {
+                let data = std::fs::read(path)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+                contents.insert(path.clone(), data);
+            }
+            _ => {}
         }
     }
     for dev in DEVICES {
         open(&Path::new("/dev").join(dev), false)?;
     }
-    Ok(Sources { fds })
+    Ok(Sources { fds, contents })
 }
 
 fn inside(path: &Path) -> PathBuf {
@@ -174,6 +182,23 @@ pub fn build_root(ops: &[MountOp], policy: &ResolvedPolicy) -> Result<(), String
                 }
                 sys::mount_setattr(&target, true, attrs)
                     .map_err(|e| step("restricting", path, e))?;
+            }
+            MountOp::CopyFile { path } => {
+                let target = inside(path);
+                if let Some(parent) = target.parent() {
+                    mkdirs(parent).map_err(|e| step("creating", path, e))?;
+                }
+                let data = sources
+                    .contents
+                    .get(path)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                std::fs::write(&target, data).map_err(|e| step("copying", path, e))?;
+                std::fs::set_permissions(
+                    &target,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o444),
+                )
+                .map_err(|e| step("copying", path, e))?;
             }
             MountOp::Proc { path } => {
                 let target = inside(path);

@@ -126,10 +126,11 @@ pub fn cloexec_from_3() -> io::Result<()> {
             .file_name()
             .to_str()
             .and_then(|s| s.parse::<RawFd>().ok())
-            && fd > 2 {
-                // SAFETY: setting FD_CLOEXEC on a descriptor number is harmless even if stale.
-                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-            }
+            && fd > 2
+        {
+            // SAFETY: setting FD_CLOEXEC on a descriptor number is harmless even if stale.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
     }
     Ok(())
 }

@@ -40,15 +40,14 @@ pub fn exec(args: ExecArgs) -> anyhow::Result<u8> {
     };
 
     let requested = backend(args.sandbox.backend);
-    let (backend, why) = select_backend(requested);
     if args.verbose {
+        // The probe costs a fork; only pay for it when asked.
+        let (backend, why) = select_backend(requested);
         eprintln!("sandboxpm: sandbox backend: {} ({why})", backend.name());
     }
-    match sandboxpm_sandbox::run(&resolved, &command, backend) {
+    let mut warn = |w: &str| eprintln!("sandboxpm: warning: {w}");
+    match sandboxpm_sandbox::run(&resolved, &command, requested, &mut warn) {
         Ok(outcome) => {
-            for warning in &outcome.warnings {
-                eprintln!("sandboxpm: warning: {warning}");
-            }
             if outcome.timed_out {
                 eprintln!(
                     "sandboxpm: {} timed out after {} s; the command and everything it started were killed",

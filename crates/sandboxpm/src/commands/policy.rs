@@ -120,6 +120,7 @@ pub fn render(resolved: &ResolvedPolicy, plan: &native::NativePlan) -> String {
                     path.display()
                 )
             }
+            MountOp::CopyFile { path } => format!("copy ro    {}", path.display()),
             MountOp::Proc { path } => format!("proc       {}", path.display()),
             MountOp::Dev { path } => format!(
                 "dev        {} ({})",
