@@ -1,0 +1,257 @@
+//! The store handle: opening, adding tarballs, reading indexes.
+//!
+//! Adding is verify → extract into a private staging directory → rename blobs into place → write
+//! the index last. Each step is what makes the next safe:
+//!
+//! - the digest is checked over the whole tarball before anything is read from it or written, so a
+//!   tampered tarball leaves no trace;
+//! - extraction writes only into `tmp/<unique>/`, which is deleted on any error, so a bomb or a
+//!   corrupt archive leaves nothing behind either;
+//! - blobs are renamed into `files/` only once the whole tarball has been accepted; a rename is
+//!   atomic, and two processes renaming the same content race harmlessly (same bytes, same name);
+//! - the index is renamed into place after its blobs, so an index's existence means its blobs exist.
+//!
+//! Durability: by default nothing is fsynced (like pnpm): blobs are content-addressed, so a blob
+//! torn by a crash is found by `verify` and removed by `repair`, and the next install re-downloads
+//! it. [`StoreOptions::fsync`] makes every blob, index and directory rename durable instead.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::digest::Sha512Digest;
+use crate::error::{Result, StoreError};
+use crate::extract::{Extraction, extract};
+use crate::index::{FileEntry, PackageIndex};
+use crate::layout::Layout;
+use crate::limits::ExtractLimits;
+use crate::link::LinkMethod;
+use crate::sys;
+
+/// How a store is opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// fsync blobs, indexes and the directories they are renamed into (slower; see module docs).
+    pub fsync: bool,
+}
+
+/// A content-addressable package store rooted at a directory (`~/.sandboxpm/store` by default).
+///
+/// A `Store` is `Sync`: share one between threads. Several processes may use the same directory at
+/// once.
+#[derive(Debug)]
+pub struct Store {
+    pub(crate) layout: Layout,
+    options: StoreOptions,
+    /// The link method that worked for each destination filesystem (by device id), per mode.
+    pub(crate) link_methods: Mutex<HashMap<(u64, bool), LinkMethod>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        Self::open_with(root, StoreOptions::default())
+    }
+
+    /// Opens (creating if needed) the store at `root` with `options`.
+    pub fn open_with(root: impl Into<PathBuf>, options: StoreOptions) -> Result<Self> {
+        let layout = Layout::new(root.into());
+        layout.create()?;
+        Ok(Self {
+            layout,
+            options,
+            link_methods: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The store's root directory (the one given to [`Store::open`]).
+    pub fn path(&self) -> &Path {
+        &self.layout.root
+    }
+
+    /// Where the blob for `entry` lives.
+    pub fn blob_path(&self, entry: &FileEntry) -> PathBuf {
+        self.layout.blob_path(&entry.hash, entry.is_executable())
+    }
+
+    /// Where the index of the tarball with this SHA-512 lives.
+    pub fn index_path(&self, tarball_sha512: &[u8; 64]) -> PathBuf {
+        self.layout.index_path(&Sha512Digest(*tarball_sha512))
+    }
+
+    /// Verifies that `bytes` (the whole tarball) has SHA-512 `expected_sha512`, then extracts it into
+    /// the store and returns its index. On a mismatch nothing at all is written.
+    ///
+    /// If the store already has this tarball, its existing index is returned.
+    pub fn add_tarball(
+        &self,
+        bytes: &[u8],
+        expected_sha512: &[u8; 64],
+        limits: &ExtractLimits,
+    ) -> Result<PackageIndex> {
+        let expected = Sha512Digest(*expected_sha512);
+        let actual = Sha512Digest::of(bytes);
+        if actual != expected {
+            return Err(StoreError::IntegrityMismatch {
+                expected: Box::new(expected),
+                actual: Box::new(actual),
+            });
+        }
+        self.add_verified(bytes, actual, limits)
+    }
+
+    /// Adds a tarball whose integrity could not be checked (sha1-only or missing in the metadata),
+    /// after the caller decided to accept that. Computes the SHA-512 (see
+    /// [`PackageIndex::tarball`]) so it can be recorded and checked next time.
+    pub fn add_tarball_without_integrity(
+        &self,
+        bytes: &[u8],
+        limits: &ExtractLimits,
+    ) -> Result<PackageIndex> {
+        self.add_verified(bytes, Sha512Digest::of(bytes), limits)
+    }
+
+    /// The index of an already added tarball, or `None` if the store does not have it: the fast
+    /// path that skips the download.
+    pub fn index(&self, tarball_sha512: &[u8; 64]) -> Result<Option<PackageIndex>> {
+        let path = self.index_path(tarball_sha512);
+        match fs::read(&path) {
+            Ok(bytes) => parse_index(&path, &bytes).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::ReadIndex { path, source }),
+        }
+    }
+
+    fn add_verified(
+        &self,
+        bytes: &[u8],
+        tarball: Sha512Digest,
+        limits: &ExtractLimits,
+    ) -> Result<PackageIndex> {
+        let _lock = self.layout.lock_shared()?;
+        // A damaged index is not trusted: extracting again replaces it.
+        if let Ok(Some(index)) = self.index(&tarball.0) {
+            return Ok(index);
+        }
+        let staging = tempfile::Builder::new()
+            .prefix("add-")
+            .tempdir_in(&self.layout.tmp)
+            .map_err(|source| StoreError::Write {
+                package: crate::index::PackageRef::new(tarball, None, None),
+                entry: None,
+                path: self.layout.tmp.clone(),
+                source,
+            })?;
+        let extraction = extract(
+            bytes,
+            tarball,
+            limits,
+            &self.layout,
+            staging.path(),
+            self.options.fsync,
+        )?;
+        // `staging` (and whatever was not moved out of it) is removed when it drops, on every path.
+        self.commit(extraction, staging.path(), tarball)
+    }
+
+    /// Moves the staged blobs into place, then writes the index.
+    fn commit(
+        &self,
+        extraction: Extraction,
+        staging: &Path,
+        tarball: Sha512Digest,
+    ) -> Result<PackageIndex> {
+        let Extraction {
+            package,
+            files,
+            staged,
+            name,
+            version,
+            dropped,
+            warnings,
+        } = extraction;
+        let mut shards = BTreeSet::new();
+        for (path, entry) in &files {
+            let exec = entry.is_executable();
+            let name = Layout::blob_name(&entry.hash, exec);
+            if !staged.contains(&name) {
+                continue;
+            }
+            let target = self.layout.blob_path(&entry.hash, exec);
+            let write_err = |source, at: &Path| StoreError::Write {
+                package: package.clone(),
+                entry: Some(path.clone()),
+                path: at.to_path_buf(),
+                source,
+            };
+            if let Some(shard) = target.parent()
+                && shards.insert(shard.to_path_buf())
+            {
+                fs::create_dir_all(shard).map_err(|e| write_err(e, shard))?;
+            }
+            // Duplicate members share a staged blob: the first rename moves it.
+            let source = staging.join(&name);
+            if target.try_exists().unwrap_or(false) || !source.exists() {
+                continue;
+            }
+            fs::rename(&source, &target).map_err(|e| write_err(e, &target))?;
+        }
+        if self.options.fsync {
+            for shard in &shards {
+                sys::sync_dir(shard).map_err(|source| StoreError::Write {
+                    package: package.clone(),
+                    entry: None,
+                    path: shard.clone(),
+                    source,
+                })?;
+            }
+        }
+
+        let index = PackageIndex {
+            tarball,
+            name,
+            version,
+            files,
+            dropped,
+            warnings,
+        };
+        self.write_index(&index)?;
+        Ok(index)
+    }
+
+    fn write_index(&self, index: &PackageIndex) -> Result<()> {
+        let path = self.layout.index_path(&index.tarball);
+        let write_err = |source, at: &Path| StoreError::Write {
+            package: index.package_ref(),
+            entry: None,
+            path: at.to_path_buf(),
+            source,
+        };
+        let json = serde_json::to_vec(index).map_err(|e| write_err(io::Error::other(e), &path))?;
+        let mut temp = tempfile::Builder::new()
+            .prefix("index-")
+            .tempfile_in(&self.layout.tmp)
+            .map_err(|e| write_err(e, &self.layout.tmp))?;
+        temp.write_all(&json)
+            .map_err(|e| write_err(e, temp.path()))?;
+        if self.options.fsync {
+            temp.as_file()
+                .sync_all()
+                .map_err(|e| write_err(e, temp.path()))?;
+        }
+        temp.persist(&path).map_err(|e| write_err(e.error, &path))?;
+        if self.options.fsync {
+            sys::sync_dir(&self.layout.index).map_err(|e| write_err(e, &self.layout.index))?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn parse_index(path: &Path, bytes: &[u8]) -> Result<PackageIndex> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::ParseIndex {
+        path: path.to_path_buf(),
+        source,
+    })
+}

@@ -1,0 +1,27 @@
+//! The only platform-specific code of the store: file modes, filesystem identity, directory fsync
+//! and copy-on-write clones. Each platform's version lives in its own module, chosen here.
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub(crate) use unix::{create_private, filesystem_id, make_read_only, sync_dir};
+
+#[cfg(not(unix))]
+mod portable;
+#[cfg(not(unix))]
+pub(crate) use portable::{create_private, filesystem_id, make_read_only, sync_dir};
+
+#[cfg(target_os = "linux")]
+mod reflink_linux;
+#[cfg(target_os = "linux")]
+pub(crate) use reflink_linux::reflink;
+
+#[cfg(target_os = "macos")]
+mod reflink_macos;
+#[cfg(target_os = "macos")]
+pub(crate) use reflink_macos::reflink;
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+mod reflink_none;
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub(crate) use reflink_none::reflink;
