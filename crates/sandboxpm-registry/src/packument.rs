@@ -1,0 +1,449 @@
+//! The abbreviated packument: what a resolver needs to know about every version of a package.
+//!
+//! The registry's "install-v1" document (`application/vnd.npm.install-v1+json`) carries, per
+//! version, only the fields that resolution, platform filtering and the install-script prompt
+//! use. We model those fields and ignore everything else, so a registry that sends the full
+//! document (some mirrors do) parses just as well.
+//!
+//! Published metadata is old and messy: `engines` as an array, `bin` as a string, `os` as a
+//! single string, dependency maps with non-string values, `deprecated: false`. One odd version
+//! must not make a whole package unusable, so the fields known to vary are read leniently
+//! (a value of an unexpected shape reads as empty) rather than rejected.
+//!
+//! This model may move to `sandboxpm-npm`, which owns the npm data model; it lives here while
+//! the registry client is its only producer.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// An abbreviated packument.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Packument {
+    /// The package name. Required: a JSON object without it is an error page, not a
+    /// packument.
+    pub name: String,
+    /// Tags (`latest`, `next`, …) to versions.
+    #[serde(
+        rename = "dist-tags",
+        default,
+        deserialize_with = "lenient::string_map"
+    )]
+    pub dist_tags: BTreeMap<String, String>,
+    /// Every published version, by version string. Required, like `name`.
+    pub versions: BTreeMap<String, VersionManifest>,
+    /// When the packument last changed (ISO 8601), if the registry says.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::string"
+    )]
+    pub modified: Option<String>,
+}
+
+/// One version's manifest, as far as installing it is concerned.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionManifest {
+    /// The package name (as published; the requested name is authoritative).
+    #[serde(default)]
+    pub name: String,
+    /// The version string.
+    #[serde(default)]
+    pub version: String,
+    /// Dependencies: name to range.
+    #[serde(default, deserialize_with = "lenient::string_map")]
+    pub dependencies: BTreeMap<String, String>,
+    /// Optional dependencies: name to range.
+    #[serde(default, deserialize_with = "lenient::string_map")]
+    pub optional_dependencies: BTreeMap<String, String>,
+    /// Peer dependencies: name to range.
+    #[serde(default, deserialize_with = "lenient::string_map")]
+    pub peer_dependencies: BTreeMap<String, String>,
+    /// Per-peer metadata (`optional`).
+    #[serde(default, deserialize_with = "lenient::peer_meta")]
+    pub peer_dependencies_meta: BTreeMap<String, PeerDependencyMeta>,
+    /// Bundled dependencies (`bundleDependencies` or the older `bundledDependencies`).
+    #[serde(
+        default,
+        alias = "bundledDependencies",
+        skip_serializing_if = "BundleDependencies::is_none",
+        deserialize_with = "lenient::bundle"
+    )]
+    pub bundle_dependencies: BundleDependencies,
+    /// Executables the package provides.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::bin"
+    )]
+    pub bin: Option<Bin>,
+    /// Operating systems (`linux`, `!win32`, …).
+    #[serde(default, deserialize_with = "lenient::string_list")]
+    pub os: Vec<String>,
+    /// CPU architectures.
+    #[serde(default, deserialize_with = "lenient::string_list")]
+    pub cpu: Vec<String>,
+    /// C libraries (`glibc`, `musl`).
+    #[serde(default, deserialize_with = "lenient::string_list")]
+    pub libc: Vec<String>,
+    /// Engine requirements (`node` to range).
+    #[serde(default, deserialize_with = "lenient::string_map")]
+    pub engines: BTreeMap<String, String>,
+    /// The deprecation message, if the version is deprecated.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::string"
+    )]
+    pub deprecated: Option<String>,
+    /// Whether the version has `preinstall`/`install`/`postinstall` scripts (as computed by
+    /// the registry at publish time; the tarball is the final word).
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    pub has_install_script: bool,
+    /// Where the tarball is and how to check it.
+    #[serde(default)]
+    pub dist: Dist,
+}
+
+/// A version's tarball location and checksums.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Dist {
+    /// The tarball URL (empty if the registry gave none).
+    #[serde(default)]
+    pub tarball: String,
+    /// Subresource-integrity string (`sha512-…`), absent for very old versions.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::string"
+    )]
+    pub integrity: Option<String>,
+    /// Hex SHA-1 of the tarball (legacy).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::string"
+    )]
+    pub shasum: Option<String>,
+}
+
+/// Metadata about one peer dependency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PeerDependencyMeta {
+    /// A missing optional peer is not a warning.
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    pub optional: bool,
+}
+
+/// `bin`: one executable named after the package, or a map of command to path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Bin {
+    /// A single path; the command is the package name (without scope).
+    Single(String),
+    /// Command to path.
+    Map(BTreeMap<String, String>),
+}
+
+/// `bundleDependencies`: all dependencies (`true`), or a list of names.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BundleDependencies {
+    /// Not given, or `false`.
+    #[default]
+    None,
+    /// `true`: every dependency is bundled.
+    All(bool),
+    /// These names are bundled.
+    Names(Vec<String>),
+}
+
+impl BundleDependencies {
+    /// Whether nothing is bundled.
+    pub fn is_none(&self) -> bool {
+        matches!(self, Self::None | Self::All(false))
+            || matches!(self, Self::Names(names) if names.is_empty())
+    }
+}
+
+/// Deserializers that read a value of an unexpected shape as "nothing" instead of failing.
+mod lenient {
+    use std::collections::BTreeMap;
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    use super::{Bin, BundleDependencies, PeerDependencyMeta};
+
+    /// Any JSON value, kept only if it is one of the shapes we understand.
+    enum Loose {
+        Null,
+        Bool(bool),
+        Str(String),
+        List(Vec<Option<String>>),
+        Map(Vec<(String, Loose)>),
+        Other,
+    }
+
+    /// Reads strings, booleans, lists of strings and maps of those; skips everything else
+    /// (numbers, deeper nesting) without failing.
+    struct LooseVisitor {
+        depth: u8,
+    }
+
+    impl<'de> Visitor<'de> for LooseVisitor {
+        type Value = Loose;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Loose, E> {
+            Ok(Loose::Bool(v))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Loose, E> {
+            Ok(Loose::Other)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Loose, E> {
+            Ok(Loose::Other)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Loose, E> {
+            Ok(Loose::Other)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose, E> {
+            Ok(Loose::Str(v.to_owned()))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Loose, E> {
+            Ok(Loose::Str(v))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
+            Ok(Loose::Null)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Loose, E> {
+            Ok(Loose::Null)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Loose, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(Seed {
+                depth: self.depth + 1,
+            })? {
+                items.push(match item {
+                    Loose::Str(s) => Some(s),
+                    _ => None,
+                });
+            }
+            Ok(Loose::List(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
+            let mut entries = Vec::new();
+            if self.depth >= 2 {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                return Ok(Loose::Other);
+            }
+            while let Some(key) = map.next_key::<String>()? {
+                let value = map.next_value_seed(Seed {
+                    depth: self.depth + 1,
+                })?;
+                entries.push((key, value));
+            }
+            Ok(Loose::Map(entries))
+        }
+    }
+
+    struct Seed {
+        depth: u8,
+    }
+
+    impl<'de> de::DeserializeSeed<'de> for Seed {
+        type Value = Loose;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Loose, D::Error> {
+            d.deserialize_any(LooseVisitor { depth: self.depth })
+        }
+    }
+
+    fn loose<'de, D: Deserializer<'de>>(d: D) -> Result<Loose, D::Error> {
+        d.deserialize_any(LooseVisitor { depth: 0 })
+    }
+
+    fn into_string_map(entries: Vec<(String, Loose)>) -> BTreeMap<String, String> {
+        entries
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Loose::Str(s) => Some((k, s)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub(super) fn string_map<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, String>, D::Error> {
+        Ok(match loose(d)? {
+            Loose::Map(entries) => into_string_map(entries),
+            _ => BTreeMap::new(),
+        })
+    }
+
+    pub(super) fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        Ok(match loose(d)? {
+            Loose::Str(s) => vec![s],
+            Loose::List(items) => items.into_iter().flatten().collect(),
+            _ => Vec::new(),
+        })
+    }
+
+    pub(super) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match loose(d)? {
+            Loose::Str(s) => Some(s),
+            // `deprecated: true` has been seen in the wild; it still means deprecated.
+            Loose::Bool(true) => Some(String::new()),
+            _ => None,
+        })
+    }
+
+    pub(super) fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        Ok(matches!(loose(d)?, Loose::Bool(true)))
+    }
+
+    pub(super) fn bin<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Bin>, D::Error> {
+        Ok(match loose(d)? {
+            Loose::Str(s) => Some(Bin::Single(s)),
+            Loose::Map(entries) => Some(Bin::Map(into_string_map(entries))),
+            _ => None,
+        })
+    }
+
+    pub(super) fn bundle<'de, D: Deserializer<'de>>(d: D) -> Result<BundleDependencies, D::Error> {
+        Ok(match loose(d)? {
+            Loose::Bool(all) => BundleDependencies::All(all),
+            Loose::List(items) => BundleDependencies::Names(items.into_iter().flatten().collect()),
+            _ => BundleDependencies::None,
+        })
+    }
+
+    pub(super) fn peer_meta<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, PeerDependencyMeta>, D::Error> {
+        let Loose::Map(entries) = loose(d)? else {
+            return Ok(BTreeMap::new());
+        };
+        Ok(entries
+            .into_iter()
+            .filter_map(|(name, meta)| match meta {
+                Loose::Map(fields) => {
+                    let optional = fields
+                        .iter()
+                        .any(|(k, v)| k == "optional" && matches!(v, Loose::Bool(true)));
+                    Some((name, PeerDependencyMeta { optional }))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn parses_an_abbreviated_packument() {
+        let json = r#"{
+          "name": "@s/pkg",
+          "dist-tags": {"latest": "1.1.0", "next": "2.0.0-rc.1"},
+          "modified": "2024-01-01T00:00:00.000Z",
+          "unknownTopLevel": {"x": [1, 2, 3]},
+          "versions": {
+            "1.1.0": {
+              "name": "@s/pkg", "version": "1.1.0",
+              "dependencies": {"a": "^1.0.0"},
+              "optionalDependencies": {"fsevents": "*"},
+              "peerDependencies": {"react": ">=17"},
+              "peerDependenciesMeta": {"react": {"optional": true}},
+              "bundleDependencies": ["a"],
+              "bin": {"pkg": "cli.js"},
+              "os": ["linux", "darwin"], "cpu": ["x64"], "libc": ["glibc"],
+              "engines": {"node": ">=18"},
+              "deprecated": "use 2.x",
+              "hasInstallScript": true,
+              "dist": {"tarball": "http://127.0.0.1/x.tgz", "integrity": "sha512-abc", "shasum": "def",
+                       "fileCount": 3, "signatures": [{"keyid": "k", "sig": "s"}]},
+              "_npmUser": {"name": "someone"}
+            }
+          }
+        }"#;
+        let p: Packument = serde_json::from_str(json).unwrap();
+        assert_eq!(p.name, "@s/pkg");
+        assert_eq!(p.dist_tags["latest"], "1.1.0");
+        assert_eq!(p.modified.as_deref(), Some("2024-01-01T00:00:00.000Z"));
+        let v = &p.versions["1.1.0"];
+        assert_eq!(v.dependencies["a"], "^1.0.0");
+        assert_eq!(v.optional_dependencies["fsevents"], "*");
+        assert_eq!(v.peer_dependencies["react"], ">=17");
+        assert!(v.peer_dependencies_meta["react"].optional);
+        assert_eq!(
+            v.bundle_dependencies,
+            BundleDependencies::Names(vec!["a".into()])
+        );
+        assert_eq!(
+            v.bin,
+            Some(Bin::Map([("pkg".into(), "cli.js".into())].into()))
+        );
+        assert_eq!(v.os, ["linux", "darwin"]);
+        assert_eq!(v.cpu, ["x64"]);
+        assert_eq!(v.libc, ["glibc"]);
+        assert_eq!(v.engines["node"], ">=18");
+        assert_eq!(v.deprecated.as_deref(), Some("use 2.x"));
+        assert!(v.has_install_script);
+        assert_eq!(v.dist.tarball, "http://127.0.0.1/x.tgz");
+        assert_eq!(v.dist.integrity.as_deref(), Some("sha512-abc"));
+        assert_eq!(v.dist.shasum.as_deref(), Some("def"));
+    }
+
+    #[test]
+    fn odd_legacy_shapes_read_as_empty_instead_of_failing() {
+        let json = r#"{
+          "name": "old",
+          "versions": {
+            "0.0.1": {
+              "name": "old", "version": "0.0.1",
+              "engines": ["node >= 0.4"],
+              "dependencies": {"a": "1", "b": 2, "c": ["x"], "d": null},
+              "bin": "./cli.js",
+              "os": "linux",
+              "bundledDependencies": true,
+              "deprecated": false,
+              "hasInstallScript": "yes",
+              "peerDependenciesMeta": {"x": true, "y": {"optional": "true"}},
+              "dist": {"tarball": "http://127.0.0.1/old.tgz"}
+            }
+          }
+        }"#;
+        let p: Packument = serde_json::from_str(json).unwrap();
+        let v = &p.versions["0.0.1"];
+        assert!(v.engines.is_empty());
+        assert_eq!(v.dependencies.len(), 1);
+        assert_eq!(v.bin, Some(Bin::Single("./cli.js".into())));
+        assert_eq!(v.os, ["linux"]);
+        assert_eq!(v.bundle_dependencies, BundleDependencies::All(true));
+        assert_eq!(v.deprecated, None);
+        assert!(!v.has_install_script);
+        assert_eq!(v.peer_dependencies_meta.len(), 1);
+        assert!(!v.peer_dependencies_meta["y"].optional);
+        assert_eq!(v.dist.integrity, None);
+        assert!(p.dist_tags.is_empty());
+    }
+
+    #[test]
+    fn rejects_a_document_that_is_not_an_object() {
+        assert!(serde_json::from_str::<Packument>("[1,2]").is_err());
+        assert!(serde_json::from_str::<Packument>(r#"{"name": "x", "versions": 3}"#).is_err());
+        assert!(serde_json::from_str::<Packument>(r#"{"error": "not found"}"#).is_err());
+        assert!(serde_json::from_str::<Packument>(r#"{"name": "x"}"#).is_err());
+    }
+}
