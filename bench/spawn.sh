@@ -26,21 +26,22 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/project" && echo '{"name":"bench"}' > "$work/project/package.json"
 cd "$work/project"
 
-# bubblewrap with the same isolation: every namespace, system dirs read-only, the project
-# read-write, private /tmp and HOME, fresh /proc and /dev, new session.
-bwrap_args="--unshare-all --die-with-parent --new-session --ro-bind /usr /usr \
-  --symlink usr/bin /bin --symlink usr/sbin /sbin --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
-  --ro-bind /etc/ld.so.cache /etc/ld.so.cache --ro-bind /etc/passwd /etc/passwd \
-  --tmpfs /tmp --tmpfs $HOME --bind $work/project $work/project --proc /proc --dev /dev \
-  --chdir $work/project --clearenv --setenv PATH /usr/bin:/bin"
+# bubblewrap with the same file system view: sandboxpm's own mount plan, translated.
+bwrap_args=$("$bin" policy show --json | python3 "$here/bwrap_args.py")
+
+# Every variant runs with the same small environment: the host's can dominate (node parses
+# NODE_EXTRA_CA_CERTS at start-up, 100+ ms here), and the sandbox drops it anyway.
+clean_env=(env -i "PATH=/usr/local/bin:/usr/bin:/bin" "HOME=$HOME" "LANG=C.UTF-8")
 
 mkdir -p "$here/results"
-hyperfine -N --warmup 20 --runs "$runs" --export-json "$here/results/spawn.json" \
+"${clean_env[@]}" hyperfine -N --warmup 20 --runs "$runs" --export-json "$here/results/spawn.json" \
   -n 'true (bare)' '/bin/true' \
   -n 'true (sandboxpm exec)' "$bin exec -- /bin/true" \
+  -n 'true (sandboxpm exec --backend landlock)' "$bin exec --backend landlock -- /bin/true" \
   -n 'true (bwrap)' "bwrap $bwrap_args -- /bin/true" \
   -n 'node -e 0 (bare)' "$node -e 0" \
   -n 'node -e 0 (sandboxpm exec)' "$bin exec -- $node -e 0" \
+  -n 'node -e 0 (sandboxpm exec --backend landlock)' "$bin exec --backend landlock -- $node -e 0" \
   -n 'node -e 0 (bwrap)' "bwrap $bwrap_args -- $node -e 0" >&2
 
 python3 "$here/render.py" spawn "$here/results/spawn.json" "$here/RESULTS.md"

@@ -14,6 +14,7 @@
 
 pub mod defaults;
 pub mod doctor;
+pub mod helper;
 pub mod native;
 pub mod policy;
 pub mod resolve;
@@ -64,8 +65,46 @@ impl Backend {
 pub struct Command {
     /// The executable, as the sandbox sees it.
     pub program: PathBuf,
-    /// Arguments, starting with argv\[0\].
+    /// Arguments, starting with argv\[0\]. In JSON each is a string, or an array of bytes when
+    /// it is not UTF-8.
+    #[serde(with = "os_args")]
     pub argv: Vec<OsString>,
+}
+
+mod os_args {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Arg {
+        Text(String),
+        Bytes(Vec<u8>),
+    }
+
+    pub fn serialize<S: Serializer>(args: &[OsString], s: S) -> Result<S::Ok, S::Error> {
+        let args: Vec<Arg> = args
+            .iter()
+            .map(|a| match a.to_str() {
+                Some(t) => Arg::Text(t.to_string()),
+                None => Arg::Bytes(a.as_bytes().to_vec()),
+            })
+            .collect();
+        args.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<OsString>, D::Error> {
+        let args = Vec::<Arg>::deserialize(d)?;
+        Ok(args
+            .into_iter()
+            .map(|a| match a {
+                Arg::Text(t) => OsString::from(t),
+                Arg::Bytes(b) => OsString::from_vec(b),
+            })
+            .collect())
+    }
 }
 
 /// How a sandboxed run ended.

@@ -26,7 +26,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobBuilder, GlobMatcher};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::policy::{Limits, Network, Policy};
 
@@ -74,7 +74,7 @@ impl ResolveContext {
 }
 
 /// Read-only or read-write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Access {
     /// Read and execute.
@@ -84,7 +84,7 @@ pub enum Access {
 }
 
 /// A file or a directory: what a mask over it has to look like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
     /// A regular file, socket or device.
@@ -94,7 +94,7 @@ pub enum EntryKind {
 }
 
 /// A path made visible inside the sandbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     /// The canonical host path, mounted at the same place inside.
     pub path: PathBuf,
@@ -105,7 +105,7 @@ pub struct Grant {
 }
 
 /// A granted path that is a symlink on the host, recreated as the same symlink inside.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Symlink {
     /// Where the link is.
     pub path: PathBuf,
@@ -114,7 +114,7 @@ pub struct Symlink {
 }
 
 /// An enforced deny.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deny {
     /// The host path hidden or made read-only.
     pub path: PathBuf,
@@ -134,7 +134,7 @@ pub struct Unenforced {
 }
 
 /// A policy resolved against one machine: only concrete, existing paths.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResolvedPolicy {
     /// The project directory, the command's working directory.
     pub cwd: PathBuf,
@@ -148,9 +148,11 @@ pub struct ResolvedPolicy {
     pub deny_read: Vec<Deny>,
     /// Paths that are read-only.
     pub deny_write: Vec<Deny>,
-    /// Denies that needed nothing.
+    /// Denies that needed nothing (for display; not carried to a helper).
+    #[serde(skip_deserializing, default)]
     pub unenforced: Vec<Unenforced>,
     /// Decisions worth telling the user (coarse-grained globs, protected ancestors).
+    #[serde(default)]
     pub notes: Vec<String>,
     /// The network.
     pub network: Network,

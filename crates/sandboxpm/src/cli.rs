@@ -32,6 +32,13 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Internal: run a resolved sandbox request written by a multi-threaded sandboxpm process.
+    #[command(name = "sandbox-helper", hide = true)]
+    SandboxHelper {
+        /// The request file (read, then deleted).
+        #[arg(long)]
+        request: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -281,20 +281,27 @@ PY"#
 
 #[test]
 fn script_cannot_survive_install() {
-    // A double-forked, setsid daemon that would write a marker after the command ended.
+    // A double-forked, setsid daemon that would write a marker after the command ended, next to
+    // a file the command itself writes (the control: that directory is writable).
     attack_with(
-        "(setsid sh -c 'sleep 1; echo alive > daemon-marker; sleep 30' > /dev/null 2>&1 &) ; \
-         nohup sh -c 'sleep 1; echo alive > nohup-marker' > /dev/null 2>&1 &",
+        "echo main > src/main-marker; \
+         (setsid sh -c 'sleep 1; echo alive > src/daemon-marker; sleep 30' > /dev/null 2>&1 &) ; \
+         nohup sh -c 'sleep 1; echo alive > src/nohup-marker' > /dev/null 2>&1 &",
         &[],
         |f, out| {
+            assert!(
+                f.project.join("src/main-marker").exists(),
+                "control write failed: {}",
+                text(out)
+            );
             std::thread::sleep(Duration::from_millis(2500));
             assert!(
-                !f.project.join("daemon-marker").exists(),
+                !f.project.join("src/daemon-marker").exists(),
                 "the daemon outlived the command: {}",
                 text(out)
             );
             assert!(
-                !f.project.join("nohup-marker").exists(),
+                !f.project.join("src/nohup-marker").exists(),
                 "the nohup child outlived the command"
             );
         },

@@ -357,6 +357,15 @@ fn kill_descendants() {
 }
 
 fn children_of(parent: libc::pid_t) -> Vec<libc::pid_t> {
+    // The kernel lists each thread's children directly (CONFIG_PROC_CHILDREN); scanning all of
+    // /proc is the fallback.
+    let listed = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"));
+    if let Ok(list) = listed {
+        return list
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+    }
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use sandboxpm_sandbox::{
-    Backend, Command, Error as SandboxError, Network, Policy, ResolveContext, defaults, doctor,
-    resolve, select_backend,
+    Backend, Command, Error as SandboxError, Network, Policy, ResolveContext, ResolvedPolicy,
+    defaults, doctor, helper, resolve, select_backend,
 };
 
 use crate::cli::{BackendArg, ExecArgs, NetMode, SandboxArgs};
@@ -45,8 +45,21 @@ pub fn exec(args: ExecArgs) -> anyhow::Result<u8> {
         let (backend, why) = select_backend(requested);
         eprintln!("sandboxpm: sandbox backend: {} ({why})", backend.name());
     }
+    finish(&resolved, &command, requested)
+}
+
+/// `sandboxpm sandbox-helper --request FILE`: the single-threaded re-execution used by
+/// multi-threaded callers. Exit codes are those of `exec`.
+pub fn helper(request: &Path) -> anyhow::Result<u8> {
+    let request = helper::read_request(request)
+        .with_context(|| format!("reading the sandbox request {}", request.display()))?;
+    finish(&request.policy, &request.command, request.backend)
+}
+
+fn finish(resolved: &ResolvedPolicy, command: &Command, requested: Backend) -> anyhow::Result<u8> {
+    let program = &command.program;
     let mut warn = |w: &str| eprintln!("sandboxpm: warning: {w}");
-    match sandboxpm_sandbox::run(&resolved, &command, requested, &mut warn) {
+    match sandboxpm_sandbox::run(resolved, command, requested, &mut warn) {
         Ok(outcome) => {
             if outcome.timed_out {
                 eprintln!(

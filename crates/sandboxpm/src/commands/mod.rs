@@ -13,6 +13,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Exec(args) => exec::exec(args),
         Command::Doctor { json } => doctor::doctor(json),
+        Command::SandboxHelper { request } => exec::helper(&request),
         Command::Policy {
             command:
                 PolicyCommand::Show {
