@@ -39,6 +39,7 @@ mkdir -p "$here/results"
   -n 'true (sandboxpm exec)' "$bin exec -- /bin/true" \
   -n 'true (sandboxpm exec --backend landlock)' "$bin exec --backend landlock -- /bin/true" \
   -n 'true (bwrap)' "bwrap $bwrap_args -- /bin/true" \
+  -n 'true (namespaces only)' "unshare --user --mount --pid --fork --net --ipc --uts --cgroup /bin/true" \
   -n 'node -e 0 (bare)' "$node -e 0" \
   -n 'node -e 0 (sandboxpm exec)' "$bin exec -- $node -e 0" \
   -n 'node -e 0 (sandboxpm exec --backend landlock)' "$bin exec --backend landlock -- $node -e 0" \

@@ -332,3 +332,106 @@ fn rank(op: &MountOp) -> u8 {
 fn depth(path: &Path) -> usize {
     path.components().count()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::policy::Limits;
+    use crate::resolve::{Deny, Symlink};
+
+    fn grant(path: &str, access: Access, kind: EntryKind) -> Grant {
+        Grant {
+            path: path.into(),
+            access,
+            kind,
+        }
+    }
+
+    fn policy() -> ResolvedPolicy {
+        ResolvedPolicy {
+            cwd: "/home/u/proj".into(),
+            home: "/home/u".into(),
+            grants: vec![
+                grant("/home/u/proj", Access::Write, EntryKind::Dir),
+                grant("/usr", Access::Read, EntryKind::Dir),
+                grant("/nonexistent-etc/x", Access::Read, EntryKind::File),
+            ],
+            symlinks: vec![Symlink {
+                path: "/bin".into(),
+                target: "usr/bin".into(),
+            }],
+            deny_read: vec![Deny {
+                path: "/home/u/proj/.env".into(),
+                kind: EntryKind::File,
+                origin: "**/.env*".into(),
+            }],
+            deny_write: vec![Deny {
+                path: "/home/u/proj/.git/hooks".into(),
+                kind: EntryKind::Dir,
+                origin: ".git/hooks".into(),
+            }],
+            unenforced: vec![],
+            notes: vec![],
+            network: Network::None,
+            env: BTreeMap::new(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The plan as one line per step, the form reviewers read.
+    fn render(plan: &NativePlan) -> String {
+        plan.mounts
+            .iter()
+            .map(|op| serde_json::to_string(op).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn mount_plan_snapshot() {
+        let plan = plan(&policy());
+        let expected = r#"{"op":"tmpfs","path":"/tmp"}
+{"op":"dev","path":"/dev"}
+{"op":"proc","path":"/proc"}
+{"op":"bind","path":"/usr","kind":"dir","writable":false}
+{"op":"tmpfs","path":"/home/u"}
+{"op":"bind","path":"/nonexistent-etc/x","kind":"file","writable":false}
+{"op":"bind","path":"/home/u/proj","kind":"dir","writable":true}
+{"op":"symlink","path":"/bin","target":"usr/bin"}
+{"op":"pin","path":"/home/u/proj/.git"}
+{"op":"hide_file","path":"/home/u/proj/.env"}
+{"op":"read_only","path":"/home/u/proj/.git/hooks"}
+{"op":"read_only_root"}"#;
+        assert_eq!(render(&plan), expected);
+        assert_eq!(
+            plan.namespaces,
+            vec!["user", "mount", "pid", "ipc", "uts", "cgroup", "net"]
+        );
+    }
+
+    #[test]
+    fn host_network_keeps_the_network_namespace_out() {
+        let mut p = policy();
+        p.network = Network::Host;
+        assert!(!plan(&p).namespaces.contains(&"net"));
+    }
+
+    #[test]
+    fn landlock_rules_mirror_the_grants() {
+        let rules = landlock_rules(&policy());
+        let find = |p: &str| {
+            rules
+                .iter()
+                .find(|r| r.path == Path::new(p))
+                .map(|r| r.access)
+        };
+        assert_eq!(find("/home/u/proj"), Some(LandlockAccess::Write));
+        assert_eq!(find("/usr"), Some(LandlockAccess::Read));
+        assert_eq!(find("/home/u"), Some(LandlockAccess::Write));
+        assert_eq!(find("/"), Some(LandlockAccess::ListDir));
+        assert_eq!(find("/dev/null"), Some(LandlockAccess::ReadWriteFile));
+        assert_eq!(find("/etc/shadow"), None);
+    }
+}
