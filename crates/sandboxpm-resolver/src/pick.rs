@@ -1,0 +1,172 @@
+//! Which version of a package a request gets, the way npm picks (`npm-pick-manifest`).
+//!
+//! For a range, the `latest` dist-tag wins when it satisfies the range, is not deprecated and
+//! accepts the node version: publishers use `latest` to say "this is the one to use", and a
+//! range like `^4` should not jump to a `4.9.0` that was published as a backport under another
+//! tag. Otherwise the highest satisfying version wins, preferring non-deprecated versions and
+//! then versions whose `engines.node` accepts the node in use. A dist-tag gets exactly the
+//! version it points to; an exact version gets itself.
+
+use sandboxpm_npm::{Range, Version, VersionRequest};
+use sandboxpm_registry::{Packument, VersionManifest};
+
+/// The version `request` picks from `packument`, with its manifest.
+pub(crate) fn pick<'p>(
+    packument: &'p Packument,
+    request: &VersionRequest,
+    node: Option<&Version>,
+) -> Option<(Version, &'p VersionManifest)> {
+    let find = |wanted: &Version| {
+        packument.versions.iter().find_map(|(text, manifest)| {
+            let version = Version::parse(text).ok()?;
+            (version == *wanted).then_some((version, manifest))
+        })
+    };
+    match request {
+        VersionRequest::Version(version) => find(version),
+        VersionRequest::Tag(tag) => {
+            let version = Version::parse(packument.dist_tags.get(tag)?).ok()?;
+            find(&version)
+        }
+        VersionRequest::Range(range) => {
+            let latest = packument
+                .dist_tags
+                .get("latest")
+                .and_then(|text| Version::parse(text).ok())
+                .and_then(|version| find(&version));
+            if let Some((version, manifest)) = latest
+                && (range.is_any() || range.satisfies(&version))
+                && manifest.deprecated.is_none()
+                && engine_ok(manifest, node)
+            {
+                return Some((version, manifest));
+            }
+            packument
+                .versions
+                .iter()
+                .filter_map(|(text, manifest)| {
+                    let version = Version::parse(text).ok()?;
+                    range.satisfies(&version).then_some((version, manifest))
+                })
+                .max_by(|(va, ma), (vb, mb)| {
+                    let rank = |m: &VersionManifest| (m.deprecated.is_none(), engine_ok(m, node));
+                    rank(ma).cmp(&rank(mb)).then_with(|| va.cmp(vb))
+                })
+        }
+    }
+}
+
+/// Whether an already chosen `version` satisfies `request` (tags never match without the
+/// packument).
+pub(crate) fn satisfies(request: &VersionRequest, version: &Version) -> bool {
+    match request {
+        VersionRequest::Version(wanted) => wanted == version,
+        VersionRequest::Range(range) => range.satisfies(version),
+        VersionRequest::Tag(_) => false,
+    }
+}
+
+/// Whether `engines.node` accepts `node`; an unknown node or an unparsable range accepts.
+pub(crate) fn engine_ok(manifest: &VersionManifest, node: Option<&Version>) -> bool {
+    match (node, manifest.engines.get("node")) {
+        (Some(node), Some(range)) => Range::parse(range).is_ok_and(|r| r.satisfies(node)),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn packument(latest: &str, versions: &[(&str, Extra)]) -> Packument {
+        let mut p = Packument {
+            name: "p".into(),
+            ..Packument::default()
+        };
+        p.dist_tags.insert("latest".into(), latest.into());
+        p.dist_tags.insert("next".into(), "3.0.0-rc.1".into());
+        for (version, extra) in versions {
+            let mut manifest = VersionManifest {
+                name: "p".into(),
+                version: (*version).into(),
+                ..VersionManifest::default()
+            };
+            if extra.deprecated {
+                manifest.deprecated = Some("old".into());
+            }
+            if let Some(node) = extra.node {
+                manifest.engines.insert("node".into(), node.into());
+            }
+            p.versions.insert((*version).into(), manifest);
+        }
+        p
+    }
+
+    #[derive(Default, Clone, Copy)]
+    struct Extra {
+        deprecated: bool,
+        node: Option<&'static str>,
+    }
+
+    fn range(text: &str) -> VersionRequest {
+        VersionRequest::Range(Range::parse(text).unwrap())
+    }
+
+    fn picked(p: &Packument, request: &VersionRequest, node: Option<&str>) -> Option<String> {
+        let node = node.map(|n| Version::parse(n).unwrap());
+        pick(p, request, node.as_ref()).map(|(v, _)| v.to_string())
+    }
+
+    #[test]
+    fn latest_wins_when_it_satisfies() {
+        let none = Extra::default();
+        let p = packument(
+            "1.1.0",
+            &[
+                ("1.0.0", none),
+                ("1.1.0", none),
+                ("1.2.0", none),
+                ("3.0.0-rc.1", none),
+            ],
+        );
+        assert_eq!(picked(&p, &range("^1"), None).unwrap(), "1.1.0");
+        assert_eq!(picked(&p, &range(">=1.2"), None).unwrap(), "1.2.0");
+        assert_eq!(picked(&p, &range("~1.0.0"), None).unwrap(), "1.0.0");
+        assert_eq!(picked(&p, &range("*"), None).unwrap(), "1.1.0");
+        assert_eq!(
+            picked(&p, &VersionRequest::Tag("next".into()), None).unwrap(),
+            "3.0.0-rc.1"
+        );
+        assert_eq!(picked(&p, &VersionRequest::Tag("beta".into()), None), None);
+        assert_eq!(picked(&p, &range("^2"), None), None);
+        let exact = VersionRequest::Version(Version::parse("1.0.0").unwrap());
+        assert_eq!(picked(&p, &exact, None).unwrap(), "1.0.0");
+    }
+
+    #[test]
+    fn deprecated_and_engine_incompatible_versions_are_avoided() {
+        let none = Extra::default();
+        let deprecated = Extra {
+            deprecated: true,
+            ..none
+        };
+        let new_node = Extra {
+            node: Some(">=20"),
+            ..none
+        };
+        let p = packument(
+            "1.2.0",
+            &[("1.0.0", none), ("1.1.0", new_node), ("1.2.0", deprecated)],
+        );
+        assert_eq!(picked(&p, &range("^1"), None).unwrap(), "1.1.0");
+        assert_eq!(picked(&p, &range("^1"), Some("18.0.0")).unwrap(), "1.0.0");
+        assert_eq!(picked(&p, &range("^1"), Some("20.1.0")).unwrap(), "1.1.0");
+        assert_eq!(
+            picked(&p, &range(">=1.2"), None).unwrap(),
+            "1.2.0",
+            "a deprecated version is still picked when it is the only one"
+        );
+    }
+}
