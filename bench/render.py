@@ -77,8 +77,61 @@ def replace_section(path, title, body):
     open(path, "w").write(text)
 
 
+def install_section(results_dir):
+    import glob
+    import os
+    rows = {}
+    for path in glob.glob(os.path.join(results_dir, "install-*-*.json")):
+        data = json.load(open(path))
+        for r in data["results"]:
+            tool, scenario = r["command"].split(" ", 1)
+            fixture = os.path.basename(path)[len("install-"):].split("-" + tool + "-")[0]
+            rows[(fixture, scenario, tool)] = r
+    rss = {}
+    rss_path = os.path.join(results_dir, "install-rss.jsonl")
+    if os.path.exists(rss_path):
+        for line in open(rss_path):
+            e = json.loads(line)
+            rss[(e["fixture"], e["scenario"], e["tool"])] = e["rss_kb"]
+    tools = ["sandboxpm", "npm", "pnpm", "bun"]
+    scenarios = ["clean", "cache+lock", "cache-only", "lock-only", "up-to-date"]
+    lines = [
+        "## Install (`bench/install.sh`)",
+        "",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} ({nproc()} cores), "
+        "all tools in one run, scripts not run by any tool. Median wall time (peak RSS); "
+        "ratio = sandboxpm / peer (below 1 means sandboxpm is faster).",
+        "",
+    ]
+    for fixture in sorted({k[0] for k in rows}):
+        lines += [f"### {fixture}", "",
+                  "| scenario | " + " | ".join(tools) + " | vs npm | vs pnpm | vs bun |",
+                  "| --- |" + " ---: |" * (len(tools) + 3)]
+        for sc in scenarios:
+            cells, med = [], {}
+            for t in tools:
+                r = rows.get((fixture, sc, t))
+                if r is None:
+                    cells.append("n/a")
+                    continue
+                med[t] = r["median"]
+                failed = any(c != 0 for c in r.get("exit_codes", []))
+                mb = rss.get((fixture, sc, t), 0) / 1024
+                cells.append(f"{r['median']:.2f} s ({mb:.0f} MB){' FAILED' if failed else ''}")
+            ratios = [f"{med['sandboxpm'] / med[p]:.2f}" if "sandboxpm" in med and p in med and med[p] > 0 else "n/a"
+                      for p in ("npm", "pnpm", "bun")]
+            lines.append(f"| {sc} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     kind, src, dest = sys.argv[1:4]
+    if kind == "install":
+        body = install_section(src)
+        replace_section(dest, "Install", body)
+        print(body)
+        sys.exit(0)
     data = json.load(open(src))
     if kind == "spawn":
         body = spawn_section(data)

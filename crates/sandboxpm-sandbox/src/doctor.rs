@@ -124,6 +124,7 @@ pub fn guarantees(backend: Backend, landlock_abi: i32) -> (Vec<&'static str>, Ve
                 "directories on the way to a denied path cannot be listed or created in",
                 "hidden files error (EACCES) instead of appearing empty",
                 "signals to host processes need Landlock ABI 6",
+                "network allowlists (`--allow-net`): refused; only network none",
             ],
         ),
         Backend::Auto => (vec![], vec!["nothing: commands will not run"]),

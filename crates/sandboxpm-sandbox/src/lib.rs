@@ -17,6 +17,7 @@ pub mod doctor;
 pub mod helper;
 pub mod native;
 pub mod policy;
+pub mod proxy;
 pub mod resolve;
 pub mod seccomp;
 mod sys;
@@ -116,6 +117,8 @@ pub struct Outcome {
     pub timed_out: bool,
     /// The backend that enforced the policy.
     pub backend: Backend,
+    /// Connections the network proxy refused (host, port, reason), for the user to see.
+    pub blocked: Vec<String>,
 }
 
 /// What the degraded backend cannot give, said every time it is used.

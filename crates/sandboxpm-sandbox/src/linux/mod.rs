@@ -14,6 +14,7 @@
 //! command; a timeout kills init. Errors from inside are sent back over a close-on-exec pipe.
 
 mod bpf;
+mod bridge;
 mod landlock;
 mod mounts;
 mod sys;
@@ -88,6 +89,7 @@ fn ensure_single_threaded() -> Result<(), Error> {
 
 /// Everything the command needs, prepared before any fork so that the children only make
 /// syscalls.
+#[derive(Clone)]
 struct Prepared {
     program: CString,
     argv: Vec<CString>,
@@ -117,7 +119,45 @@ fn prepare(policy: &ResolvedPolicy, cmd: &Command) -> Result<Prepared, Error> {
     })
 }
 
+/// The outside half of a network grant: the proxy's private (0700) directory and rules,
+/// prepared before any fork; the proxy itself starts once init exists.
+struct NetGrant {
+    dir: mounts::Scratch,
+    dir_fd: OwnedFd,
+    rules: crate::proxy::ProxyRules,
+}
+
+impl NetGrant {
+    fn prepare(hosts: &[String]) -> Result<NetGrant, Error> {
+        let rules = crate::proxy::ProxyRules::parse(hosts)
+            .map_err(|e| Error::Unsupported(e.to_string()))?;
+        let dir = mounts::Scratch::new()
+            .map_err(|e| Error::Setup(format!("creating the proxy directory: {e}")))?;
+        let c = sys::cstr(dir.path()).map_err(|e| Error::Setup(e.to_string()))?;
+        // SAFETY: NUL-terminated path; the descriptor is owned below.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(Error::Setup(format!(
+                "opening the proxy directory: {}",
+                io::Error::last_os_error()
+            )));
+        }
+        // SAFETY: a fresh descriptor we own.
+        let dir_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(NetGrant { dir, dir_fd, rules })
+    }
+}
+
 fn run_native(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> {
+    let net = match &policy.network {
+        Network::Allow(hosts) => Some(NetGrant::prepare(hosts)?),
+        _ => None,
+    };
     let prepared = prepare(policy, cmd)?;
     let plan = native::plan(policy);
     let seccomp = bpf::compile(&seccomp::rules(false));
@@ -125,16 +165,12 @@ fn run_native(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> 
 
     // SAFETY: integer getters.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    // The mount namespace is unshared by init itself: pivot_root moves the root of every process
-    // in the namespace, and the caller must keep the host's.
-    let mut flags = libc::CLONE_NEWUSER
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWCGROUP;
-    if policy.network != Network::Host {
-        flags |= libc::CLONE_NEWNET;
-    }
+    // The mount and network namespaces are unshared by init itself: pivot_root moves the root of
+    // every process in the namespace, and the caller keeps the host's network for the proxy.
+    // The pid namespace is not unshared here either: a process that did so can no longer start
+    // threads (the proxy needs them), so init is cloned straight into a new one below.
+    let flags =
+        libc::CLONE_NEWUSER | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP;
     // SAFETY: the process is single-threaded (checked), as unshare(CLONE_NEWUSER) requires.
     if unsafe { libc::unshare(flags) } != 0 {
         return Err(Error::UserNamespace(io::Error::last_os_error()));
@@ -145,8 +181,18 @@ fn run_native(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> 
         .and_then(|()| sys::write_file("/proc/self/gid_map", &format!("{gid} {gid} 1\n")));
     maps.map_err(|e| Error::Setup(format!("writing the uid/gid map: {e}")))?;
 
-    // SAFETY: single-threaded; the child only runs our setup code and execve or _exit.
-    let init = unsafe { libc::fork() };
+    // SAFETY: a fork-like clone (no CLONE_VM, no new stack) of a single-threaded process into a
+    // new pid namespace; the child only runs our setup code and execve or _exit.
+    let init = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    } as libc::pid_t;
     if init < 0 {
         return Err(Error::Setup(format!(
             "fork: {}",
@@ -155,13 +201,39 @@ fn run_native(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> 
     }
     if init == 0 {
         drop(rd);
-        let err = init_main(policy, &plan, &prepared, &seccomp, &wr);
+        let proxy_dir = net
+            .as_ref()
+            .map(|n| std::os::fd::AsRawFd::as_raw_fd(&n.dir_fd));
+        let err = init_main(policy, &plan, &prepared, &seccomp, &wr, proxy_dir);
         report(&wr, &err);
         // SAFETY: leaving the child without unwinding into the caller's code.
         unsafe { libc::_exit(125) };
     }
     drop(wr);
-    finish(init, rd, policy, Backend::Native)
+    // Threads are fine from here on: nothing forks in this process any more.
+    let proxy = match &net {
+        Some(net) => {
+            let socket = net.dir.path().join(bridge::SOCKET_NAME);
+            match crate::proxy::Proxy::start(net.rules.clone(), &socket) {
+                Ok(proxy) => Some(proxy),
+                Err(e) => {
+                    // SAFETY: killing our own child; the sandbox must not run without its proxy.
+                    unsafe { libc::kill(init, libc::SIGKILL) };
+                    let _ = wait(init);
+                    return Err(Error::Setup(format!("starting the network proxy: {e}")));
+                }
+            }
+        }
+        None => None,
+    };
+    let mut outcome = finish(init, rd, policy, Backend::Native);
+    if let Some(proxy) = proxy {
+        let log = proxy.stop();
+        if let Ok(outcome) = outcome.as_mut() {
+            outcome.blocked = log.blocked.iter().map(ToString::to_string).collect();
+        }
+    }
+    outcome
 }
 
 /// Pid 1 of the sandbox. Returns only on error.
@@ -171,6 +243,7 @@ fn init_main(
     prepared: &Prepared,
     seccomp: &[bpf::Insn],
     report_fd: &OwnedFd,
+    proxy_dir: Option<RawFd>,
 ) -> String {
     // If the caller dies, so does the sandbox (and with pid 1, everything in it).
     if let Err(e) = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) {
@@ -183,10 +256,34 @@ fn init_main(
     if let Err(e) = mounts::build_root(&plan.mounts, policy) {
         return e;
     }
-    if policy.network != Network::Host
-        && let Err(e) = sys::loopback_up()
-    {
-        return format!("bringing up lo: {e}");
+    let mut prepared = std::borrow::Cow::Borrowed(prepared);
+    let mut bridge = None;
+    if policy.network != Network::Host {
+        // SAFETY: plain syscall; init is single-threaded.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            return format!("unshare(CLONE_NEWNET): {}", io::Error::last_os_error());
+        }
+        if let Err(e) = sys::loopback_up() {
+            return format!("bringing up lo: {e}");
+        }
+        if let Some(dir) = proxy_dir {
+            let relay = match bridge::Bridge::bind(dir).and_then(|b| Ok((b.port()?, b))) {
+                Ok(relay) => relay,
+                Err(e) => return format!("binding the proxy relay: {e}"),
+            };
+            let url = format!("http://127.0.0.1:{}", relay.0);
+            let envp = &mut prepared.to_mut().envp;
+            envp.retain(|v| {
+                let v = v.to_bytes();
+                !(v.starts_with(b"NO_PROXY=") || v.starts_with(b"no_proxy="))
+            });
+            for var in bridge::PROXY_VARS {
+                if let Ok(entry) = CString::new(format!("{var}={url}")) {
+                    envp.push(entry);
+                }
+            }
+            bridge = Some(relay.1);
+        }
     }
     let name = b"sandboxpm";
     // SAFETY: valid buffer and length.
@@ -204,13 +301,17 @@ fn init_main(
         return format!("fork: {}", io::Error::last_os_error());
     }
     if child == 0 {
-        let err = command_main(prepared, policy, &plan.landlock, seccomp, false);
+        let err = command_main(&prepared, policy, &plan.landlock, seccomp, false);
         report(report_fd, &err);
         // SAFETY: see above.
         unsafe { libc::_exit(127) };
     }
     // SAFETY: closing our copy of the report pipe, so the caller sees EOF once the command runs.
     unsafe { libc::close(std::os::fd::AsRawFd::as_raw_fd(report_fd)) };
+    // The relay's threads start only now: init forks nothing after this point.
+    if let Some(bridge) = bridge {
+        bridge.serve();
+    }
     // Reap everything; leave with the command's status. Orphans are reaped too, and die with us.
     loop {
         let mut status = 0;
@@ -284,6 +385,15 @@ fn command_main(
 }
 
 fn run_landlock(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> {
+    if matches!(policy.network, Network::Allow(_)) {
+        // Without a network namespace the proxy could only be enforced by allowing inet sockets,
+        // which would allow direct connections too.
+        return Err(Error::Unsupported(
+            "a network allowlist needs the native backend (user namespaces); the landlock backend \
+             only offers network none"
+                .into(),
+        ));
+    }
     if landlock::kernel_abi() < 1 {
         return Err(Error::NoIsolation);
     }
@@ -411,6 +521,7 @@ fn finish(
         code: if timed_out { 124 } else { exit_code(status) },
         timed_out,
         backend,
+        blocked: Vec::new(),
     })
 }
 

@@ -329,6 +329,9 @@ impl Scratch {
         std::fs::create_dir(root.join("tmp"))?;
         Ok(Self { root })
     }
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
     pub fn home(&self) -> PathBuf {
         self.root.join("home")
     }

@@ -61,6 +61,9 @@ fn finish(resolved: &ResolvedPolicy, command: &Command, requested: Backend) -> a
     let mut warn = |w: &str| eprintln!("sandboxpm: warning: {w}");
     match sandboxpm_sandbox::run(resolved, command, requested, &mut warn) {
         Ok(outcome) => {
+            for blocked in &outcome.blocked {
+                eprintln!("sandboxpm: blocked: {blocked}");
+            }
             if outcome.timed_out {
                 eprintln!(
                     "sandboxpm: {} timed out after {} s; the command and everything it started were killed",
@@ -107,7 +110,7 @@ fn finish(resolved: &ResolvedPolicy, command: &Command, requested: Backend) -> a
 pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
     let text = err.to_string();
     if text.contains("--allow-net") {
-        return Some("use --net host for unrestricted network, or --net none");
+        return Some("--allow-net HOST[:PORT] alone restricts the network to those hosts");
     }
     if text.starts_with("--allow-") || text.starts_with("--deny-") {
         return Some("paths given to --allow-read/--allow-write must exist");
@@ -144,10 +147,8 @@ pub fn build_policy(
     policy.network = match (args.net, args.allow_net.is_empty()) {
         (Some(NetMode::Host), true) => Network::Host,
         (Some(NetMode::Host), false) => bail!("--allow-net cannot be combined with --net host"),
-        (_, false) => bail!(
-            "--allow-net {}: host allowlists need the filtering network proxy, which this version does not have yet",
-            args.allow_net.join(",")
-        ),
+        (Some(NetMode::None), false) => bail!("--allow-net cannot be combined with --net none"),
+        (_, false) => Network::Allow(args.allow_net.clone()),
         (_, true) => Network::None,
     };
     policy.limits.timeout_secs = args.timeout;

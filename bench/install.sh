@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Install benchmark: sandboxpm against npm, pnpm and bun on the same fixtures, in one run.
+#
+#   bench/install.sh                       # alotta-files (../shared/fixtures) and bench/fixtures/app
+#   RUNS=5 FIXTURES=app bench/install.sh   # one fixture, more runs
+#
+# Scenarios (as in pnpm's benchmark): clean (no cache, no lockfile, no node_modules), cache+lock
+# (no node_modules), cache only, lockfile only, up to date. Scripts are not run by any tool, so
+# the numbers compare resolution, download, extraction and linking. Medians and ratios go to
+# bench/RESULTS.md; raw hyperfine exports to bench/results/.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+runs=${RUNS:-3}
+work="$here/.work"
+tools="$work/tools"
+mkdir -p "$tools" "$here/results"
+
+# Peers, installed from the registry npm is configured with (never a hard-coded host).
+if [ ! -x "$tools/node_modules/.bin/pnpm" ] || [ ! -x "$tools/node_modules/.bin/bun" ]; then
+  npm install --no-audit --no-fund --prefix "$tools" pnpm bun >&2
+fi
+command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null
+[ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null
+rm -f "$here/results/install-rss.jsonl"
+cargo build --release -q --manifest-path "$repo/Cargo.toml"
+export PATH="$tools/node_modules/.bin:$PATH"
+sandboxpm="$repo/target/release/sandboxpm"
+
+fixture_dir() {
+  case "$1" in
+    alotta-files) echo "$repo/../shared/fixtures/alotta-files" ;;
+    *) echo "$here/fixtures/$1" ;;
+  esac
+}
+
+# tool -> install command, lockfile name, cache directory (inside $work/cache/<tool>).
+cmd_of() {
+  local c="$work/cache/$1"
+  case "$1" in
+    npm) echo "npm install --legacy-peer-deps --ignore-scripts --no-audit --no-fund --cache $c" ;;
+    pnpm) echo "pnpm install --ignore-scripts --store-dir $c/store --cache-dir $c/cache --config.strict-peer-dependencies=false" ;;
+    bun) echo "env BUN_INSTALL_CACHE_DIR=$c bun install --ignore-scripts" ;;
+    sandboxpm) echo "env SANDBOXPM_HOME=$c $sandboxpm install --ignore-scripts --silent" ;;
+  esac
+}
+lock_of() {
+  case "$1" in
+    npm) echo package-lock.json ;; pnpm) echo pnpm-lock.yaml ;; bun) echo bun.lock ;; sandboxpm) echo sandboxpm-lock.json ;;
+  esac
+}
+
+peak_rss_kb() { # one extra run under GNU time, in the prepared state
+  /usr/bin/time -f '%M' -o "$work/rss" sh -c "$1" >/dev/null 2>&1 || true
+  cat "$work/rss" 2>/dev/null | tail -1
+}
+
+for fixture in ${FIXTURES:-alotta-files app}; do
+  src=$(fixture_dir "$fixture")
+  for tool in ${TOOLS:-sandboxpm npm pnpm bun}; do
+    proj="$work/proj/$fixture-$tool"
+    rm -rf "$proj" "$work/cache/$tool"; mkdir -p "$proj"
+    cp "$src/package.json" "$proj/"
+    cmd=$(cmd_of "$tool"); lock=$(lock_of "$tool"); cache="$work/cache/$tool"
+    cd "$proj"
+    # Produce a lockfile and a warm cache once; kept aside for the scenarios that need them.
+    sh -c "$cmd" >/dev/null 2>&1
+    cp "$lock" "$work/$fixture-$tool.lock" 2>/dev/null || cp bun.lockb "$work/$fixture-$tool.lock" 2>/dev/null || true
+    [ -f bun.lockb ] && lock=bun.lockb
+    declare -A prep=(
+      [clean]="rm -rf node_modules $lock $cache"
+      [cache+lock]="rm -rf node_modules; cp $work/$fixture-$tool.lock $lock"
+      [cache-only]="rm -rf node_modules $lock"
+      [lock-only]="rm -rf node_modules $cache; cp $work/$fixture-$tool.lock $lock"
+      [up-to-date]="true"
+    )
+    for scenario in clean cache+lock cache-only lock-only up-to-date; do
+      # Re-establish a full state before each scenario (the cache for cache+lock and cache-only).
+      sh -c "rm -rf node_modules $lock; $cmd" >/dev/null 2>&1
+      cp "$work/$fixture-$tool.lock" "$lock" 2>/dev/null || true
+      sh -c "$cmd" >/dev/null 2>&1
+      hyperfine --runs "$runs" --warmup 0 --ignore-failure --prepare "${prep[$scenario]}" \
+        --export-json "$here/results/install-$fixture-$tool-$scenario.json" -n "$tool $scenario" "$cmd" >&2
+      sh -c "${prep[$scenario]}"
+      rss=$(peak_rss_kb "$cmd")
+      echo "{\"fixture\":\"$fixture\",\"tool\":\"$tool\",\"scenario\":\"$scenario\",\"rss_kb\":${rss:-0}}" >> "$here/results/install-rss.jsonl"
+    done
+    cd "$here"
+  done
+done
+python3 "$here/render.py" install "$here/results" "$here/RESULTS.md"
