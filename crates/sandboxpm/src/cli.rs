@@ -15,6 +15,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Install the dependencies of package.json into node_modules.
+    #[command(alias = "i")]
+    Install(InstallArgs),
     /// Run a command inside the sandbox.
     ///
     /// By default the command sees the system directories and the tools on PATH (read-only), the
@@ -117,4 +120,32 @@ pub enum BackendArg {
     Native,
     /// Landlock + seccomp only (for machines without user namespaces).
     Landlock,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Fail instead of updating sandboxpm-lock.json when it disagrees with package.json.
+    #[arg(long)]
+    pub frozen_lockfile: bool,
+    /// Use only cached metadata and the store; never touch the network.
+    #[arg(long, conflicts_with = "prefer_offline")]
+    pub offline: bool,
+    /// Use cached metadata without revalidating it.
+    #[arg(long)]
+    pub prefer_offline: bool,
+    /// Skip devDependencies.
+    #[arg(long = "prod", alias = "production")]
+    pub prod: bool,
+    /// Omit a dependency type (`dev`), like npm's `--omit=dev`.
+    #[arg(long, value_name = "TYPE")]
+    pub omit: Vec<String>,
+    /// Do not run install scripts (they are never run silently; this release does not run them).
+    #[arg(long)]
+    pub ignore_scripts: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing but errors.
+    #[arg(long)]
+    pub silent: bool,
 }

@@ -1,0 +1,506 @@
+//! `sandboxpm install`: package.json → resolution → verified store → node_modules → lockfile.
+//!
+//! The stages are the library crates'; this module only wires them together, prints progress
+//! and the summary, and decides exit codes. No stage runs package code: packages with install
+//! scripts are installed and listed as "scripts not run" (consent and sandboxed execution are the
+//! scripts stage's job).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use sandboxpm_config::{Config, Credential, LoadOptions, RegistryFallback};
+use sandboxpm_linker::{LinkOptions, LinkPlan, PackageContents, PlannedPackage};
+use sandboxpm_npm::{
+    DependencySection, LOCKFILE_NAME, Lockfile, PackageJson, Platform, Version,
+    normalize_manifest_path,
+};
+use sandboxpm_registry::{Auth, ClientOptions, NetworkMode, Registry, RegistryClient};
+use sandboxpm_resolver::{Graph, ResolveOptions, ResolvedPackage};
+use sandboxpm_store::{ExtractLimits, Sha512Digest, Store};
+use serde::Serialize;
+
+/// What `install` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct InstallOptions {
+    pub frozen_lockfile: bool,
+    pub offline: bool,
+    pub prefer_offline: bool,
+    pub production: bool,
+    pub ignore_scripts: bool,
+    pub json: bool,
+    pub silent: bool,
+}
+
+/// The machine-readable summary (`--json`).
+#[derive(Debug, Serialize)]
+struct Summary {
+    added: Vec<String>,
+    removed: Vec<String>,
+    unchanged: usize,
+    downloaded: usize,
+    reused_from_store: usize,
+    scripts_not_run: Vec<String>,
+    /// `--ignore-scripts` was given (otherwise they are not run because consent is not built yet).
+    scripts_ignored: bool,
+    warnings: Vec<String>,
+    seconds: f64,
+}
+
+pub fn install(options: &InstallOptions) -> anyhow::Result<u8> {
+    let started = Instant::now();
+    let mut load = LoadOptions::from_process().context("reading the current directory")?;
+    if let Some(registry) = cached_npm_registry() {
+        load.registry_fallback = RegistryFallback::Fixed(registry);
+    }
+    let config = Config::load(&load)?;
+    let project = find_project(&load.cwd)?;
+    let manifest_path = project.join("package.json");
+    let manifest = PackageJson::read(&manifest_path)?;
+    let lock_path = project.join(LOCKFILE_NAME);
+    let lockfile = if lock_path.exists() {
+        Some(Lockfile::read(&lock_path)?)
+    } else {
+        None
+    };
+    if options.frozen_lockfile && lockfile.is_none() {
+        bail!("--frozen-lockfile: {} does not exist", lock_path.display());
+    }
+    let out = Output::new(options);
+    for warning in &config.warnings {
+        out.warn(warning);
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let summary = runtime.block_on(run(
+        options,
+        &config,
+        &project,
+        &manifest,
+        lockfile.as_ref(),
+        &out,
+    ))?;
+    drop(runtime);
+
+    let summary = Summary {
+        seconds: started.elapsed().as_secs_f64(),
+        ..summary
+    };
+    if options.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else if !options.silent {
+        print_summary(&summary);
+    }
+    Ok(0)
+}
+
+/// The nearest directory at or above `cwd` with a package.json.
+fn find_project(cwd: &Path) -> anyhow::Result<PathBuf> {
+    cwd.ancestors()
+        .find(|d| d.join("package.json").is_file())
+        .map(Path::to_path_buf)
+        .with_context(|| {
+            format!(
+                "no package.json in {} or any parent directory",
+                cwd.display()
+            )
+        })
+}
+
+async fn run(
+    options: &InstallOptions,
+    config: &Config,
+    project: &Path,
+    manifest: &PackageJson,
+    lockfile: Option<&Lockfile>,
+    out: &Output,
+) -> anyhow::Result<Summary> {
+    let registry = config.settings.registry().to_string();
+    // Built on first use: loading the system's certificates costs tens of milliseconds, and an
+    // up-to-date install never touches the network.
+    let client = LazyClient {
+        options: client_options(config, options)?,
+        client: std::sync::OnceLock::new(),
+    };
+    let client = &client;
+
+    // Resolve.
+    out.progress("resolving");
+    let mut resolve_options = ResolveOptions::new(Platform::current(), registry.clone());
+    resolve_options.include_dev = !options.production;
+    resolve_options.frozen = options.frozen_lockfile;
+    resolve_options.node_version = node_version();
+    let graph = sandboxpm_resolver::resolve(manifest, &resolve_options, lockfile, client).await?;
+    let mut warnings: Vec<String> = Vec::new();
+    let mut skipped_optional = 0;
+    for warning in &graph.warnings {
+        if matches!(warning, sandboxpm_resolver::Warning::SkippedOptional { .. }) && !options.json {
+            skipped_optional += 1;
+        } else {
+            warnings.push(warning.to_string());
+        }
+    }
+    if skipped_optional > 0 {
+        warnings.push(format!(
+            "{skipped_optional} optional dependencies skipped (other platforms, or unavailable); `--json` lists them"
+        ));
+    }
+
+    // Fetch what the store lacks, verifying each tarball before a single entry is extracted.
+    let store =
+        Arc::new(Store::open(&config.paths.store_dir).with_context(|| {
+            format!("opening the store at {}", config.paths.store_dir.display())
+        })?);
+    let total = graph.packages.len();
+    let done = Arc::new(AtomicUsize::new(0));
+    let downloaded = Arc::new(AtomicUsize::new(0));
+    let fetched: Vec<(String, PackageContents, BTreeSet<String>)> =
+        stream::iter(graph.packages.values())
+            .map(|package| {
+                let (store, done, downloaded) = (
+                    Arc::clone(&store),
+                    Arc::clone(&done),
+                    Arc::clone(&downloaded),
+                );
+                async move {
+                    let result = fetch(client, &store, package, &downloaded).await;
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    out.progress(&format!("fetching {n}/{total}"));
+                    result
+                }
+            })
+            .buffer_unordered(32)
+            .try_collect()
+            .await?;
+    let mut contents: BTreeMap<String, PackageContents> = BTreeMap::new();
+    let mut file_lists: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (key, c, files) in fetched {
+        contents.insert(key.clone(), c);
+        file_lists.insert(key, files);
+    }
+
+    // Link.
+    out.progress("linking");
+    let plan = link_plan(project, &graph, &mut contents, options, &mut warnings)?;
+    let link_store = Arc::clone(&store);
+    let report = tokio::task::spawn_blocking(move || {
+        sandboxpm_linker::link(&link_store, &plan, &LinkOptions::default())
+    })
+    .await??;
+    warnings.extend(report.warnings.iter().map(ToString::to_string));
+
+    // Lockfile, written only when its text changes.
+    if !options.frozen_lockfile {
+        let lock_path = project.join(LOCKFILE_NAME);
+        let new = graph.to_lockfile(&registry);
+        let unchanged = lockfile.is_some_and(|old| old.to_text() == new.to_text());
+        if !unchanged {
+            new.write(&lock_path)?;
+        }
+    }
+    out.clear();
+
+    let scripts_not_run = graph
+        .packages
+        .values()
+        .filter(|p| {
+            p.has_install_script
+                || file_lists
+                    .get(&p.key())
+                    .is_some_and(|f| f.contains("binding.gyp"))
+        })
+        .map(ResolvedPackage::key)
+        .collect();
+    Ok(Summary {
+        added: report.linked.clone(),
+        removed: report.removed.clone(),
+        unchanged: report.unchanged,
+        downloaded: downloaded.load(Ordering::Relaxed),
+        reused_from_store: total - downloaded.load(Ordering::Relaxed),
+        scripts_not_run,
+        scripts_ignored: options.ignore_scripts,
+        warnings,
+        seconds: 0.0,
+    })
+}
+
+/// The store contents of one package: reused when the store has its index, else downloaded,
+/// verified and added.
+async fn fetch(
+    client: &LazyClient,
+    store: &Arc<Store>,
+    package: &ResolvedPackage,
+    downloaded: &AtomicUsize,
+) -> anyhow::Result<(String, PackageContents, BTreeSet<String>)> {
+    let key = package.key();
+    let sha512 = package.integrity.as_ref().and_then(|i| i.sha512());
+    // An index exists only once all its blobs do (the store writes it last); the linker reads
+    // it only for packages it has to (re)link.
+    if let Some(digest) = sha512
+        && store.index_path(&digest).is_file()
+    {
+        return Ok((
+            key,
+            PackageContents::Stored(Sha512Digest::from(digest)),
+            BTreeSet::new(),
+        ));
+    }
+    let bytes = client
+        .get()?
+        .tarball(&package.tarball)
+        .await
+        .with_context(|| format!("downloading {key}"))?;
+    downloaded.fetch_add(1, Ordering::Relaxed);
+    let adding = Arc::clone(store);
+    let index = tokio::task::spawn_blocking(move || match sha512 {
+        Some(digest) => adding.add_tarball(&bytes, &digest, &ExtractLimits::default()),
+        None => adding.add_tarball_without_integrity(&bytes, &ExtractLimits::default()),
+    })
+    .await?
+    .with_context(|| format!("adding {key} to the store"))?;
+    let files = index.files.keys().cloned().collect();
+    Ok((key, PackageContents::Index(Arc::new(index)), files))
+}
+
+fn link_plan(
+    project: &Path,
+    graph: &Graph,
+    contents: &mut BTreeMap<String, PackageContents>,
+    options: &InstallOptions,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<LinkPlan> {
+    let mut packages = Vec::with_capacity(graph.packages.len());
+    for (key, package) in &graph.packages {
+        let Some(c) = contents.remove(key) else {
+            bail!("{key} was resolved but not fetched");
+        };
+        let mut planned = PlannedPackage::new(&package.name, &package.version.to_string(), c);
+        planned.key = key.clone();
+        for (edge, target, _) in package.edges() {
+            if graph.packages.contains_key(target) {
+                planned = planned.with_dependency(edge, target);
+            }
+        }
+        for (command, path) in &package.bin {
+            match normalize_manifest_path(path) {
+                Ok(path) => planned = planned.with_bin(command, path.as_str()),
+                Err(e) => warnings.push(format!("{key}: bin `{command}` ignored: {e}")),
+            }
+        }
+        packages.push(planned);
+    }
+    let direct = graph
+        .direct_dependencies()
+        .into_iter()
+        .filter(|d| !(options.production && d.section == DependencySection::DevDependencies))
+        .filter(|d| graph.packages.contains_key(&d.package))
+        .map(|d| (d.name, d.package))
+        .collect();
+    Ok(LinkPlan {
+        root: project.to_path_buf(),
+        packages,
+        direct,
+    })
+}
+
+/// The registry client, created on first use.
+struct LazyClient {
+    options: ClientOptions,
+    client: std::sync::OnceLock<Result<RegistryClient, String>>,
+}
+
+impl LazyClient {
+    fn get(&self) -> anyhow::Result<&RegistryClient> {
+        self.client
+            .get_or_init(|| RegistryClient::new(self.options.clone()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("creating the registry client: {e}"))
+    }
+}
+
+impl sandboxpm_resolver::PackumentSource for LazyClient {
+    type Error = sandboxpm_registry::Error;
+
+    async fn packument(
+        &self,
+        name: &str,
+    ) -> Result<Arc<sandboxpm_registry::Packument>, Self::Error> {
+        let client = self
+            .client
+            .get_or_init(|| RegistryClient::new(self.options.clone()).map_err(|e| e.to_string()));
+        match client {
+            Ok(client) => client.packument(name).await,
+            // Build it again to return the typed error.
+            Err(_) => {
+                RegistryClient::new(self.options.clone())?
+                    .packument(name)
+                    .await
+            }
+        }
+    }
+}
+
+fn client_options(config: &Config, options: &InstallOptions) -> anyhow::Result<ClientOptions> {
+    let settings = &config.settings;
+    let parse = |u: &str| url::Url::parse(u).with_context(|| format!("invalid registry URL `{u}`"));
+    let mut client = ClientOptions::new(parse(settings.registry())?);
+    let mut urls = vec![settings.registry().to_string()];
+    for (scope, url) in settings.scoped_registries() {
+        client.scopes.insert(scope.clone(), parse(url)?);
+        urls.push(url.clone());
+    }
+    for url in urls {
+        let auth = settings.auth_for(&url).map(|a| match &a.credential {
+            Credential::Bearer(token) => Ok(Auth::Bearer(token.clone())),
+            Credential::Basic(encoded) => basic(encoded),
+        });
+        client.registries.push(Registry {
+            url: parse(&url)?,
+            auth: auth.transpose()?,
+        });
+    }
+    client.cache_dir = Some(config.paths.cache_dir.join("metadata"));
+    client.network_mode = if options.offline {
+        NetworkMode::Offline
+    } else if options.prefer_offline {
+        NetworkMode::PreferOffline
+    } else {
+        NetworkMode::Online
+    };
+    client.proxy = settings.proxy().map(parse).transpose()?;
+    client.https_proxy = settings.https_proxy().map(parse).transpose()?;
+    client.no_proxy = settings.noproxy().to_vec();
+    client.cafile = settings.cafile().map(Path::to_path_buf);
+    client.strict_ssl = settings.strict_ssl();
+    Ok(client)
+}
+
+fn basic(encoded: &str) -> anyhow::Result<Auth> {
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .context("the registry's `_auth` is not valid base64")?;
+    let text = String::from_utf8(decoded).context("the registry's `_auth` is not UTF-8")?;
+    let (username, password) = text
+        .split_once(':')
+        .context("the registry's `_auth` has no `user:password`")?;
+    Ok(Auth::Basic {
+        username: username.to_string(),
+        password: password.to_string(),
+    })
+}
+
+/// npm's registry when no `.npmrc` names one, cached under `$SANDBOXPM_HOME/cache` and keyed by
+/// the npm executable and its modification time: asking npm starts node (hundreds of
+/// milliseconds), which an up-to-date install cannot afford every time.
+fn cached_npm_registry() -> Option<String> {
+    let npm = sandboxpm_sandbox::doctor::which("npm")?;
+    let npm = std::fs::canonicalize(npm).ok()?;
+    let mtime = std::fs::metadata(&npm).ok()?.modified().ok()?;
+    let stamp = mtime.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    let home = std::env::var_os("SANDBOXPM_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".sandboxpm")))?;
+    let cache = home.join("cache").join("npm-registry.json");
+    let key = format!("{}\n{stamp}", npm.display());
+    if let Ok(text) = std::fs::read_to_string(&cache)
+        && let Some((cached_key, registry)) = text.rsplit_once('\n')
+        && cached_key == key
+        && registry.starts_with("http")
+    {
+        return Some(registry.to_string());
+    }
+    let out = std::process::Command::new(&npm)
+        .args(["config", "get", "registry"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let registry = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    if !out.status.success() || !registry.starts_with("http") {
+        return None;
+    }
+    // Best effort, written atomically: a torn cache file would only cost another npm call.
+    let _ = std::fs::create_dir_all(cache.parent()?);
+    let tmp = cache.with_extension(format!("tmp{}", std::process::id()));
+    if std::fs::write(&tmp, format!("{key}\n{registry}")).is_ok() {
+        let _ = std::fs::rename(&tmp, &cache);
+    }
+    Some(registry)
+}
+
+fn node_version() -> Option<Version> {
+    let out = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    Version::parse(text.trim().trim_start_matches('v')).ok()
+}
+
+fn print_summary(s: &Summary) {
+    for warning in &s.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if !s.scripts_not_run.is_empty() {
+        let why = if s.scripts_ignored {
+            "--ignore-scripts"
+        } else {
+            "no consent given yet"
+        };
+        println!(
+            "{} package(s) have install scripts, which were not run ({why}):",
+            s.scripts_not_run.len()
+        );
+        for key in &s.scripts_not_run {
+            println!("  {key}  (scripts not run)");
+        }
+    }
+    println!(
+        "+ {} added, - {} removed, {} unchanged ({} downloaded, {} from the store) in {:.2}s",
+        s.added.len(),
+        s.removed.len(),
+        s.unchanged,
+        s.downloaded,
+        s.reused_from_store,
+        s.seconds
+    );
+}
+
+/// Progress on one terminal line, only when stderr is a terminal and output is wanted.
+struct Output {
+    live: bool,
+    quiet: bool,
+}
+
+impl Output {
+    fn new(options: &InstallOptions) -> Output {
+        let quiet = options.silent || options.json;
+        Output {
+            live: !quiet && std::io::stderr().is_terminal(),
+            quiet,
+        }
+    }
+    fn progress(&self, what: &str) {
+        if self.live {
+            eprint!("\r\x1b[2K{what}");
+        }
+    }
+    fn clear(&self) {
+        if self.live {
+            eprint!("\r\x1b[2K");
+        }
+    }
+    fn warn(&self, what: &str) {
+        if !self.quiet {
+            eprintln!("warning: {what}");
+        }
+    }
+}
