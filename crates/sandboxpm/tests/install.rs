@@ -1,0 +1,348 @@
+//! `sandboxpm install` end to end against a loopback fixture registry (hermetic), and one
+//! realistic app against the registry npm is configured with.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sandboxpm_test_support::{FixtureRegistry, PackageBuilder, RawEntry};
+
+struct Project {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    home: PathBuf,
+}
+
+impl Project {
+    fn new(package_json: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("app");
+        let home = dir.path().join("sandboxpm-home");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("package.json"), package_json).unwrap();
+        Project {
+            _dir: dir,
+            root,
+            home,
+        }
+    }
+
+    fn install(&self, registry: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_sandboxpm"))
+            .arg("install")
+            .args(args)
+            .current_dir(&self.root)
+            .env("SANDBOXPM_HOME", &self.home)
+            .env("npm_config_registry", registry)
+            .env("npm_config_userconfig", self.home.join("no-user-npmrc"))
+            .output()
+            .unwrap()
+    }
+
+    fn store_files(&self) -> usize {
+        count_files(&self.home.join("store"))
+    }
+}
+
+fn count_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            if e.file_type().unwrap().is_dir() {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn registry_with_basics() -> FixtureRegistry {
+    let registry = FixtureRegistry::start().unwrap();
+    let b = PackageBuilder::new("b", "1.2.0")
+        .file("index.js", "module.exports = 'b';\n")
+        .build()
+        .unwrap();
+    let a = PackageBuilder::new("a", "1.0.0")
+        .dependency("b", "^1.0.0")
+        .file("index.js", "module.exports = 'a+' + require('b');\n")
+        .bin("a-cli", "cli.js")
+        .file_with_mode(
+            "cli.js",
+            "#!/usr/bin/env node\nconsole.log('A-CLI-RAN')\n",
+            0o755,
+        )
+        .build()
+        .unwrap();
+    let scripted = PackageBuilder::new("scripted", "1.0.0")
+        .script(
+            "postinstall",
+            "node -e \"require('fs').writeFileSync('ran','')\"",
+        )
+        .file("index.js", "")
+        .build()
+        .unwrap();
+    registry.add(&b);
+    registry.add(&a);
+    registry.add(&scripted);
+    registry
+}
+
+#[test]
+fn installs_from_the_registry_with_an_isolated_layout() {
+    let registry = registry_with_basics();
+    let p = Project::new(r#"{"name":"app","dependencies":{"a":"^1.0.0","scripted":"1.0.0"}}"#);
+    let out = p.install(&registry.url(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let nm = p.root.join("node_modules");
+    assert!(
+        nm.join("a").exists()
+            && nm
+                .join(".sandboxpm/a@1.0.0/node_modules/a/index.js")
+                .exists()
+    );
+    assert!(
+        !nm.join("b").exists(),
+        "a transitive dependency is visible at the root"
+    );
+    assert!(nm.join(".sandboxpm/a@1.0.0/node_modules/b").exists());
+    // The scripted package is installed, its script is listed and NOT run.
+    assert!(
+        text(&out).contains("scripted@1.0.0  (scripts not run)"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !nm.join(".sandboxpm/scripted@1.0.0/node_modules/scripted/ran")
+            .exists()
+    );
+    // The lockfile is registry-relative: no host in it.
+    let lock = std::fs::read_to_string(p.root.join("sandboxpm-lock.json")).unwrap();
+    assert!(
+        lock.contains("\"resolved\": \"/a/-/a-1.0.0.tgz\""),
+        "{lock}"
+    );
+    assert!(!lock.contains("127.0.0.1"), "{lock}");
+    if let Ok(node) = which("node") {
+        let out = Command::new(&node)
+            .args(["-e", "console.log(require('a'))"])
+            .current_dir(&p.root)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "a+b");
+        let out = Command::new(&node)
+            .args(["-e", "require('b')"])
+            .current_dir(&p.root)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "b is requireable from the root (phantom dependency)"
+        );
+        let out = Command::new(nm.join(".bin/a-cli")).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "A-CLI-RAN");
+    }
+}
+
+fn which(name: &str) -> Result<PathBuf, ()> {
+    std::env::split_paths(&std::env::var_os("PATH").ok_or(())?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
+
+#[test]
+fn a_tampered_tarball_fails_and_leaves_nothing_behind() {
+    let registry = registry_with_basics();
+    registry.tamper_tarball("b", "1.2.0");
+    let p = Project::new(r#"{"name":"app","dependencies":{"a":"^1.0.0"}}"#);
+    let out = p.install(&registry.url(), &[]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("b@1.2.0"),
+        "the error does not name the package: {t}"
+    );
+    assert!(
+        t.to_lowercase().contains("integrity") || t.contains("sha512"),
+        "{t}"
+    );
+    // Nothing of b reached the store's blobs or node_modules.
+    assert!(!p.root.join("node_modules/.sandboxpm/b@1.2.0").exists());
+    let index_dir = p.home.join("store/v1/index");
+    let indexes = std::fs::read_dir(&index_dir)
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(indexes <= 1, "more than a's index in the store: {indexes}");
+}
+
+#[test]
+fn hostile_tar_entries_never_land_outside_the_package() {
+    let registry = FixtureRegistry::start().unwrap();
+    let evil = PackageBuilder::new("evil", "1.0.0")
+        .file("index.js", "")
+        .raw_entry(RawEntry::file("package/../../escaped.txt", b"x"))
+        .raw_entry(RawEntry::symlink("package/link", "/etc/passwd"))
+        .build()
+        .unwrap();
+    registry.add(&evil);
+    let p = Project::new(r#"{"name":"app","dependencies":{"evil":"1.0.0"}}"#);
+    let out = p.install(&registry.url(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let pkg = p
+        .root
+        .join("node_modules/.sandboxpm/evil@1.0.0/node_modules/evil");
+    assert!(pkg.join("index.js").exists());
+    assert!(!pkg.join("link").exists(), "a symlink entry was extracted");
+    assert!(
+        !p.root.join("escaped.txt").exists() && !p.root.join("node_modules/escaped.txt").exists()
+    );
+}
+
+#[test]
+fn the_lockfile_is_reused_without_any_request_and_frozen_detects_drift() {
+    let registry = registry_with_basics();
+    let p = Project::new(r#"{"name":"app","dependencies":{"a":"^1.0.0"}}"#);
+    assert!(p.install(&registry.url(), &[]).status.success());
+    let before = registry.total_requests();
+    std::fs::remove_dir_all(p.root.join("node_modules")).unwrap();
+    let out = p.install(&registry.url(), &["--frozen-lockfile"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        registry.total_requests(),
+        before,
+        "a lockfile + store install touched the network"
+    );
+    let files = p.store_files();
+    // Drift: package.json changes, the frozen lockfile must refuse and name the dependency.
+    std::fs::write(
+        p.root.join("package.json"),
+        r#"{"name":"app","dependencies":{"a":"^1.0.0","b":"^1.0.0"}}"#,
+    )
+    .unwrap();
+    let out = p.install(&registry.url(), &["--frozen-lockfile"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains('b'), "{}", text(&out));
+    assert_eq!(p.store_files(), files);
+}
+
+#[test]
+fn a_broken_registry_gives_a_clear_error() {
+    let registry = registry_with_basics();
+    registry.fail_always("/a", 500);
+    let p = Project::new(r#"{"name":"app","dependencies":{"a":"^1.0.0"}}"#);
+    let out = p.install(&registry.url(), &[]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.contains("500") && t.contains('a'), "{t}");
+    assert!(
+        !p.root.join("sandboxpm-lock.json").exists(),
+        "a failed install wrote a lockfile"
+    );
+}
+
+#[test]
+fn a_broken_package_json_names_the_file() {
+    let p = Project::new("{ not json");
+    let out = p.install("http://127.0.0.1:9/", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("package.json"), "{}", text(&out));
+}
+
+/// The realistic app of the issue, from the registry npm is configured with.
+#[test]
+fn real_registry_app_installs_and_its_tools_run() {
+    let Ok(out) = Command::new("npm")
+        .args(["config", "get", "registry"])
+        .output()
+    else {
+        eprintln!("skipping: npm is not installed");
+        return;
+    };
+    let registry = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let p = Project::new(include_str!("../../../bench/fixtures/app/package.json"));
+    let out = p.install(&registry, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    for tool in ["tsc", "eslint", "jest", "vite", "esbuild"] {
+        let bin = p.root.join("node_modules/.bin").join(tool);
+        let out = Command::new(&bin)
+            .arg("--version")
+            .current_dir(&p.root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} --version failed: {}",
+            text(&out)
+        );
+    }
+    let node = which("node").expect("node");
+    for direct in [
+        "react",
+        "react-dom",
+        "express",
+        "@babel/core",
+        "esbuild",
+        "typescript",
+    ] {
+        let out = Command::new(&node)
+            .args(["-e", &format!("require.resolve('{direct}')")])
+            .current_dir(&p.root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{direct} does not resolve from the root: {}",
+            text(&out)
+        );
+    }
+    // `accepts` is express's dependency, not the app's: no phantom access.
+    let out = Command::new(&node)
+        .args(["-e", "require.resolve('accepts')"])
+        .current_dir(&p.root)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a transitive dependency resolves from the root"
+    );
+    // esbuild got exactly its linux x64 package.
+    let store = p.root.join("node_modules/.sandboxpm");
+    let esbuild: Vec<String> = std::fs::read_dir(&store)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("@esbuild+"))
+        .collect();
+    if cfg!(all(
+        target_os = "linux",
+        target_arch = "x86_64",
+        target_env = "gnu"
+    )) {
+        assert_eq!(esbuild.len(), 1, "{esbuild:?}");
+        assert!(esbuild[0].starts_with("@esbuild+linux-x64@"), "{esbuild:?}");
+    }
+    let lock = std::fs::read_to_string(p.root.join("sandboxpm-lock.json")).unwrap();
+    let host = registry
+        .split("://")
+        .nth(1)
+        .unwrap_or_default()
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    assert!(
+        !host.is_empty() && !lock.contains(host),
+        "the lockfile names the registry host"
+    );
+}
