@@ -362,7 +362,15 @@ fn command_main(
         Ok(landlock::Enforced::Not) if required_landlock => {
             return "Landlock is not available in this kernel; refusing to run without it".into();
         }
-        Ok(_) => {}
+        // Said on the command's stderr, before it starts: what was enforced is part of the output.
+        Ok(landlock::Enforced::Partially) => eprintln!(
+            "sandboxpm: warning: Landlock ABI {} lacks some rights; the rest is enforced",
+            landlock::kernel_abi()
+        ),
+        Ok(landlock::Enforced::Not) => eprintln!(
+            "sandboxpm: warning: no Landlock in this kernel; the file system is confined by the mount namespace only"
+        ),
+        Ok(landlock::Enforced::Fully) => {}
         Err(e) => return e,
     }
     if let Err(e) = sys::install_seccomp(seccomp) {

@@ -1,0 +1,226 @@
+//! The `exec`, `doctor` and `policy show` contract: exit codes, errors a user sees, and output.
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn root_fixture() -> Option<Fixture> {
+    require(
+        backend_available("native"),
+        "the native backend is unavailable here",
+    )
+    .then(|| Fixture::new(&Identity::Root))
+}
+
+#[test]
+fn exit_status_is_the_commands() {
+    let Some(f) = root_fixture() else { return };
+    for backend in ["native", "landlock"] {
+        assert_eq!(
+            f.exec(backend, &[], &["sh", "-c", "exit 3"]).status.code(),
+            Some(3),
+            "{backend}"
+        );
+        assert_eq!(
+            f.exec(backend, &[], &["true"]).status.code(),
+            Some(0),
+            "{backend}"
+        );
+        // Killed by SIGKILL: 128 + 9, like a shell reports it.
+        assert_eq!(
+            f.exec(backend, &[], &["sh", "-c", "kill -9 $$"])
+                .status
+                .code(),
+            Some(137),
+            "{backend}"
+        );
+    }
+}
+
+#[test]
+fn timeout_kills_the_whole_tree_and_exits_124() {
+    let Some(f) = root_fixture() else { return };
+    for backend in ["native", "landlock"] {
+        let start = Instant::now();
+        let out = f.exec(
+            backend,
+            &["--timeout", "1"],
+            &[
+                "sh",
+                "-c",
+                "(sleep 3; echo late > src/late-marker) & sleep 30",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(124), "{backend}: {}", text(&out));
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{backend}: the timeout did not stop it"
+        );
+        assert!(
+            text(&out).contains("timed out after 1 s"),
+            "{backend}: {}",
+            text(&out)
+        );
+        std::thread::sleep(Duration::from_secs(3));
+        assert!(
+            !f.project.join("src/late-marker").exists(),
+            "{backend}: a child survived the timeout"
+        );
+    }
+}
+
+#[test]
+fn missing_command_exits_127_with_a_clear_message() {
+    let f = Fixture::new(&Identity::Root);
+    let out = f.exec("auto", &[], &["no-such-command-xyz"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(
+        text(&out).contains("command not found: no-such-command-xyz"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn bad_flags_and_paths_get_clear_errors() {
+    let f = Fixture::new(&Identity::Root);
+    let out = f.run_binary(
+        &["exec", "--allow-read", "/no/such/dir", "--", "true"],
+        std::process::Stdio::null(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("--allow-read /no/such/dir: no such file or directory"),
+        "{}",
+        text(&out)
+    );
+    let out = f.run_binary(
+        &["exec", "--allow-everything", "--", "true"],
+        std::process::Stdio::null(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--allow-everything"), "{}", text(&out));
+    let out = f.run_binary(
+        &["exec", "--backend", "magic", "--", "true"],
+        std::process::Stdio::null(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("magic"), "{}", text(&out));
+}
+
+#[test]
+fn stdio_passes_through() {
+    let Some(f) = root_fixture() else { return };
+    let mut child = f
+        .command(&[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "read line; echo \"got:$line\"; echo err >&2",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got:hello\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+}
+
+#[test]
+fn doctor_reports_every_mechanism() {
+    let f = Fixture::new(&Identity::Root);
+    let out = f.run_binary(&["doctor"], std::process::Stdio::null());
+    let t = text(&out);
+    for line in [
+        "kernel:",
+        "user namespaces:",
+        "landlock:",
+        "seccomp:",
+        "bubblewrap:",
+        "docker:",
+        "backend `auto`:",
+        "enforces:",
+        "does not enforce:",
+    ] {
+        assert!(t.contains(line), "doctor lacks `{line}`:\n{t}");
+    }
+    let json = f.run_binary(&["doctor", "--json"], std::process::Stdio::null());
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(v["landlock_abi"].is_i64() && v["auto"].is_string(), "{v}");
+}
+
+#[test]
+fn policy_show_prints_the_policy_and_its_translation() {
+    let f = Fixture::new(&Identity::Root);
+    let out = f.run_binary(
+        &["policy", "show", "--", "node"],
+        std::process::Stdio::null(),
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for section in [
+        "Effective policy",
+        "visible paths:",
+        "hidden (deny_read):",
+        "Native backend (Linux)",
+        "mount plan",
+        "landlock rules",
+        "seccomp",
+    ] {
+        assert!(t.contains(section), "missing `{section}`:\n{t}");
+    }
+    assert!(
+        t.contains(&format!("{}/.env", f.project.display())),
+        "the project's .env is not listed as hidden:\n{t}"
+    );
+    assert!(t.contains("hide file"), "{t}");
+    let json = f.run_binary(&["policy", "show", "--json"], std::process::Stdio::null());
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(
+        v["native"]["mounts"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+    assert!(
+        v["native"]["seccomp"]
+            .as_array()
+            .is_some_and(|m| m.len() > 5),
+        "{v}"
+    );
+}
+
+#[test]
+fn no_ghost_files_are_created_for_missing_deny_targets() {
+    let Some(f) = root_fixture() else { return };
+    // The fixture home has no .kube, .gnupg, .docker ...; the project has no .vscode.
+    let before = f.host_state();
+    let out = f.exec(
+        "native",
+        &["--deny-read", "nonexistent-secret", "--allow-read", "/usr"],
+        &["true"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    for ghost in [
+        f.home.join(".kube"),
+        f.home.join(".gnupg"),
+        f.project.join(".vscode"),
+        f.project.join("nonexistent-secret"),
+    ] {
+        assert!(
+            !ghost.exists(),
+            "{} was created on the host",
+            ghost.display()
+        );
+    }
+    assert_eq!(before, f.host_state());
+}
