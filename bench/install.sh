@@ -74,15 +74,15 @@ for fixture in ${FIXTURES:-alotta-files app}; do
       [lock-only]="rm -rf node_modules $cache; cp $work/$fixture-$tool.lock $lock"
       [up-to-date]="true"
     )
+    # The order matters: each scenario's runs end in the state the next one starts from (a
+    # clean run leaves a warm cache; lock-only leaves node_modules for up-to-date).
     for scenario in clean cache+lock cache-only lock-only up-to-date; do
-      # Re-establish a full state before each scenario (the cache for cache+lock and cache-only).
-      sh -c "rm -rf node_modules $lock; $cmd" >/dev/null 2>&1
-      cp "$work/$fixture-$tool.lock" "$lock" 2>/dev/null || true
-      sh -c "$cmd" >/dev/null 2>&1
       hyperfine --runs "$runs" --warmup 0 --ignore-failure --prepare "${prep[$scenario]}" \
         --export-json "$here/results/install-$fixture-$tool-$scenario.json" -n "$tool $scenario" "$cmd" >&2
       sh -c "${prep[$scenario]}"
       rss=$(peak_rss_kb "$cmd")
+      # Leave the full state (node_modules, lockfile, cache) for the next scenario.
+      [ -f "$lock" ] || cp "$work/$fixture-$tool.lock" "$lock" 2>/dev/null || true
       echo "{\"fixture\":\"$fixture\",\"tool\":\"$tool\",\"scenario\":\"$scenario\",\"rss_kb\":${rss:-0}}" >> "$here/results/install-rss.jsonl"
     done
     cd "$here"
