@@ -333,39 +333,31 @@ fn state_of(pid: u32) -> Option<char> {
 /// Runs `script` (with VICTIM replaced by the pid of a host process of the same user) and
 /// asserts the victim is alive and not stopped afterwards.
 fn attack_victim(script: &str) {
-    for backend in ["native", "landlock"] {
-        if !require(
-            backend_available(backend),
-            &format!("the {backend} backend is unavailable here"),
-        ) {
-            continue;
-        }
-        for identity in identities() {
-            let f = Fixture::new(&identity);
-            let mut victim = spawn_victim(&f);
-            let pid = victim.id();
-            let full = format!(
-                "{}\n{CONTROL}\n",
-                script.replace("VICTIM", &pid.to_string())
-            );
-            let out = f.exec(backend, &[], &["sh", "-c", &full]);
-            let context = format!("{backend} as {}", identity.label());
-            assert_control_ran(&out, &context);
-            assert_no_secret(&out, &context);
-            std::thread::sleep(Duration::from_millis(100));
-            let state = state_of(pid);
-            assert!(
-                matches!(state, Some('S') | Some('R')),
-                "{context}: victim state {state:?}:\n{}",
-                text(&out)
-            );
-            assert!(
-                victim.try_wait().unwrap().is_none(),
-                "{context}: the host process died"
-            );
-            victim.kill().unwrap();
-            victim.wait().unwrap();
-        }
+    for (backend, identity) in sandboxes() {
+        let f = Fixture::new(&identity);
+        let mut victim = spawn_victim(&f);
+        let pid = victim.id();
+        let full = format!(
+            "{}\n{CONTROL}\n",
+            script.replace("VICTIM", &pid.to_string())
+        );
+        let out = f.exec(backend, &[], &["sh", "-c", &full]);
+        let context = format!("{backend} as {}", identity.label());
+        assert_control_ran(&out, &context);
+        assert_no_secret(&out, &context);
+        std::thread::sleep(Duration::from_millis(100));
+        let state = state_of(pid);
+        assert!(
+            matches!(state, Some('S') | Some('R')),
+            "{context}: victim state {state:?}:\n{}",
+            text(&out)
+        );
+        assert!(
+            victim.try_wait().unwrap().is_none(),
+            "{context}: the host process died"
+        );
+        victim.kill().unwrap();
+        victim.wait().unwrap();
     }
 }
 
@@ -466,58 +458,50 @@ fn script_cannot_use_bpf() {
 fn script_cannot_inject_into_terminal() {
     // A real pty: the sandbox gets the slave as stdin/stdout/stderr; TIOCSTI would push the
     // bytes into the terminal's input queue, where the next reader (the user's shell) runs them.
-    for backend in ["native", "landlock"] {
-        if !require(
-            backend_available(backend),
-            &format!("the {backend} backend is unavailable here"),
-        ) {
-            continue;
+    for (backend, identity) in sandboxes() {
+        let f = Fixture::new(&identity);
+        let (master, slave) = open_pty();
+        if let Identity::User { uid, gid, .. } = &identity {
+            std::os::unix::fs::chown(&slave.1, Some(*uid), Some(*gid)).unwrap();
         }
-        for identity in identities() {
-            let f = Fixture::new(&identity);
-            let (master, slave) = open_pty();
-            if let Identity::User { uid, gid, .. } = &identity {
-                std::os::unix::fs::chown(&slave.1, Some(*uid), Some(*gid)).unwrap();
-            }
-            let script = format!(
-                "python3 - <<'PY'\nimport fcntl, termios, os\nfor c in b'echo INJECTED\\n':\n    try:\n        fcntl.ioctl(0, termios.TIOCSTI, bytes([c]))\n        print('STI-OK')\n    except OSError as e:\n        print('STI-ERR', e.errno)\nPY\n{CONTROL}\n"
-            );
-            let slave_file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&slave.1)
-                .unwrap();
-            let mut cmd = f.command(&["exec", "--backend", backend, "--", "sh", "-c", &script]);
-            cmd.stdin(slave_file.try_clone().unwrap())
-                .stdout(slave_file.try_clone().unwrap())
-                .stderr(slave_file.try_clone().unwrap());
-            let status = cmd.status().unwrap();
-            drop(cmd);
-            // What the sandbox printed, and whether anything waits in the input queue.
-            let mut master_file = master;
-            set_nonblocking(&master_file);
-            let printed = String::from_utf8_lossy(&drain(&mut master_file)).into_owned();
-            let mut slave_read = slave_file;
-            set_nonblocking(&slave_read);
-            let queued = String::from_utf8_lossy(&drain(&mut slave_read)).into_owned();
-            let context = format!("{backend} as {} (exit {status})", identity.label());
-            assert!(
-                printed.contains("CONTROL_OK"),
-                "{context}: control did not run: {printed}"
-            );
-            assert!(
-                !printed.contains("STI-OK"),
-                "{context}: TIOCSTI succeeded: {printed}"
-            );
-            assert!(
-                printed.contains("STI-ERR 1"),
-                "{context}: not refused with EPERM by seccomp: {printed}"
-            );
-            assert!(
-                !queued.contains("INJECTED"),
-                "{context}: bytes were injected: {queued}"
-            );
-        }
+        let script = format!(
+            "python3 - <<'PY'\nimport fcntl, termios, os\nfor c in b'echo INJECTED\\n':\n    try:\n        fcntl.ioctl(0, termios.TIOCSTI, bytes([c]))\n        print('STI-OK')\n    except OSError as e:\n        print('STI-ERR', e.errno)\nPY\n{CONTROL}\n"
+        );
+        let slave_file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&slave.1)
+            .unwrap();
+        let mut cmd = f.command(&["exec", "--backend", backend, "--", "sh", "-c", &script]);
+        cmd.stdin(slave_file.try_clone().unwrap())
+            .stdout(slave_file.try_clone().unwrap())
+            .stderr(slave_file.try_clone().unwrap());
+        let status = cmd.status().unwrap();
+        drop(cmd);
+        // What the sandbox printed, and whether anything waits in the input queue.
+        let mut master_file = master;
+        set_nonblocking(&master_file);
+        let printed = String::from_utf8_lossy(&drain(&mut master_file)).into_owned();
+        let mut slave_read = slave_file;
+        set_nonblocking(&slave_read);
+        let queued = String::from_utf8_lossy(&drain(&mut slave_read)).into_owned();
+        let context = format!("{backend} as {} (exit {status})", identity.label());
+        assert!(
+            printed.contains("CONTROL_OK"),
+            "{context}: control did not run: {printed}"
+        );
+        assert!(
+            !printed.contains("STI-OK"),
+            "{context}: TIOCSTI succeeded: {printed}"
+        );
+        assert!(
+            printed.contains("STI-ERR 1"),
+            "{context}: not refused with EPERM by seccomp: {printed}"
+        );
+        assert!(
+            !queued.contains("INJECTED"),
+            "{context}: bytes were injected: {queued}"
+        );
     }
 }
 

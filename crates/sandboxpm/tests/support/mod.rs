@@ -377,42 +377,49 @@ pub fn attack(script: &str) {
     attack_with(script, &[], |_, _| {});
 }
 
-/// Like [`attack`], with extra `exec` flags and an extra check per run.
-pub fn attack_with(script: &str, extra: &[&str], check: impl Fn(&Fixture, &Output)) {
+/// Every (backend, identity) pair an attack runs under: each Linux backend this machine can
+/// run (or a failure under `SANDBOXPM_SANDBOX_MUST_WORK=1`), as root and as the test user.
+pub fn sandboxes() -> Vec<(&'static str, Identity)> {
+    let mut out = Vec::new();
     for backend in ["native", "landlock"] {
-        if !require(
+        if require(
             backend_available(backend),
             &format!("the {backend} backend is unavailable here"),
         ) {
-            continue;
+            out.extend(identities().into_iter().map(|identity| (backend, identity)));
         }
-        for identity in identities() {
-            let fixture = Fixture::new(&identity);
-            let script = script
-                .replace("$OUTSIDE", &fixture.outside.to_string_lossy())
-                .replace("$PASSWD_HOME", &identity.passwd_home().to_string_lossy())
-                .replace(
-                    "$PASSWD_SECRET",
-                    &fixture
-                        .passwd_secret_file()
-                        .map(|p| p.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                );
-            let full = format!("{script}\n{CONTROL}\n");
-            let before = fixture.host_state();
-            let out = fixture.exec(backend, extra, &["sh", "-c", &full]);
-            let context = format!("{backend} as {}", identity.label());
-            assert_no_secret(&out, &context);
-            assert_control_ran(&out, &context);
-            let after = fixture.host_state();
-            assert_eq!(
-                changed(&before, &after),
-                Vec::<PathBuf>::new(),
-                "{context}: the host changed:\n{}",
-                text(&out)
+    }
+    out
+}
+
+/// Like [`attack`], with extra `exec` flags and an extra check per run.
+pub fn attack_with(script: &str, extra: &[&str], check: impl Fn(&Fixture, &Output)) {
+    for (backend, identity) in sandboxes() {
+        let fixture = Fixture::new(&identity);
+        let script = script
+            .replace("$OUTSIDE", &fixture.outside.to_string_lossy())
+            .replace("$PASSWD_HOME", &identity.passwd_home().to_string_lossy())
+            .replace(
+                "$PASSWD_SECRET",
+                &fixture
+                    .passwd_secret_file()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
             );
-            check(&fixture, &out);
-        }
+        let full = format!("{script}\n{CONTROL}\n");
+        let before = fixture.host_state();
+        let out = fixture.exec(backend, extra, &["sh", "-c", &full]);
+        let context = format!("{backend} as {}", identity.label());
+        assert_no_secret(&out, &context);
+        assert_control_ran(&out, &context);
+        let after = fixture.host_state();
+        assert_eq!(
+            changed(&before, &after),
+            Vec::<PathBuf>::new(),
+            "{context}: the host changed:\n{}",
+            text(&out)
+        );
+        check(&fixture, &out);
     }
 }
 
