@@ -18,6 +18,26 @@ pub enum Command {
     /// Install the dependencies of package.json into node_modules.
     #[command(alias = "i")]
     Install(InstallArgs),
+    /// Add packages to package.json and install them.
+    ///
+    /// Each SPEC is `name`, `name@range`, `name@version`, `name@tag`, `@scope/name@…` or
+    /// `alias@npm:name@…`. A bare name or a tag is resolved from the registry (`latest` by
+    /// default) and saved as `^<version>`, like an exact version; a range is saved as written;
+    /// `--save-exact` saves the resolved version in every case. The package leaves the other
+    /// dependency sections. If the install fails, package.json and sandboxpm-lock.json are put back
+    /// byte for byte.
+    Add(AddArgs),
+    /// Remove packages from package.json (every dependency section) and from node_modules.
+    ///
+    /// Nothing changes if a NAME is not a dependency. If the install fails, package.json and
+    /// sandboxpm-lock.json are put back byte for byte.
+    #[command(visible_alias = "rm", alias = "uninstall")]
+    Remove(RemoveArgs),
+    /// Inspect and look after the package store shared by every project.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Run a command inside the sandbox.
     ///
     /// By default the command sees the system directories and the tools on PATH (read-only), the
@@ -148,4 +168,61 @@ pub struct InstallArgs {
     /// Print nothing but errors.
     #[arg(long)]
     pub silent: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The packages to add.
+    #[arg(required = true, value_name = "SPEC")]
+    pub specs: Vec<String>,
+    /// Save to devDependencies.
+    #[arg(short = 'D', long, conflicts_with = "save_optional")]
+    pub save_dev: bool,
+    /// Save to optionalDependencies.
+    #[arg(short = 'O', long)]
+    pub save_optional: bool,
+    /// Save the exact version instead of a `^` range.
+    #[arg(short = 'E', long)]
+    pub save_exact: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The dependencies to remove.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Print the store directory (the versioned directory holding `files/` and `index/`).
+    Path,
+    /// Count the packages and files in the store, and their bytes.
+    Status,
+    /// Re-hash every file and re-read every package index; exit 1 if anything is broken.
+    ///
+    /// Reports corrupt files (content that no longer matches its hash), files a package index
+    /// needs but the store lacks, and damaged indexes, each by path. Files that are not store
+    /// entries are listed and left alone.
+    Verify {
+        /// Remove the corrupt files, the damaged indexes and every index that needs a corrupt or
+        /// missing file, so the next install downloads those packages again; exit 0 once done.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Remove the packages and files that no kept project references.
+    ///
+    /// sandboxpm keeps no list of the projects that use the store, so you say which to keep:
+    /// the current project (the nearest directory with a package.json) and every
+    /// `--keep-project DIR`. A kept project's packages are those its sandboxpm-lock.json and its
+    /// node_modules/.sandboxpm/lock.json refer to; everything else in the store (package indexes,
+    /// the files only they use, leftovers of interrupted work) is removed. Without a current
+    /// project and without `--keep-project`, prune refuses to run, rather than empty the store.
+    /// Installed projects keep working (their files are hard links); a removed package is
+    /// downloaded again the next time a project installs it.
+    Prune {
+        /// Also keep the packages of the project in DIR (repeatable).
+        #[arg(long = "keep-project", value_name = "DIR")]
+        keep_project: Vec<PathBuf>,
+    },
 }

@@ -103,7 +103,7 @@ pub fn install(options: &InstallOptions) -> anyhow::Result<u8> {
 }
 
 /// The nearest directory at or above `cwd` with a package.json.
-fn find_project(cwd: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn find_project(cwd: &Path) -> anyhow::Result<PathBuf> {
     cwd.ancestors()
         .find(|d| d.join("package.json").is_file())
         .map(Path::to_path_buf)
@@ -348,7 +348,10 @@ impl sandboxpm_resolver::PackumentSource for LazyClient {
     }
 }
 
-fn client_options(config: &Config, options: &InstallOptions) -> anyhow::Result<ClientOptions> {
+pub(crate) fn client_options(
+    config: &Config,
+    options: &InstallOptions,
+) -> anyhow::Result<ClientOptions> {
     let settings = &config.settings;
     let parse = |u: &str| url::Url::parse(u).with_context(|| format!("invalid registry URL `{u}`"));
     let mut client = ClientOptions::new(parse(settings.registry())?);
@@ -401,7 +404,7 @@ fn basic(encoded: &str) -> anyhow::Result<Auth> {
 /// npm's registry when no `.npmrc` names one, cached under `$SANDBOXPM_HOME/cache` and keyed by
 /// the npm executable and its modification time: asking npm starts node (hundreds of
 /// milliseconds), which an up-to-date install cannot afford every time.
-fn cached_npm_registry() -> Option<String> {
+pub(crate) fn cached_npm_registry() -> Option<String> {
     let npm = sandboxpm_sandbox::doctor::which("npm")?;
     let npm = std::fs::canonicalize(npm).ok()?;
     let mtime = std::fs::metadata(&npm).ok()?.modified().ok()?;

@@ -1,11 +1,15 @@
 //! One module per command. Each returns the process exit code.
 
+mod add;
 mod doctor;
 mod exec;
 mod install;
 mod policy;
+mod store;
 
-use crate::cli::{Cli, Command, PolicyCommand};
+use sandboxpm_npm::DependencySection;
+
+use crate::cli::{Cli, Command, PolicyCommand, StoreCommand};
 
 pub use exec::hint;
 
@@ -26,6 +30,24 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 silent: args.silent,
             })
         }
+        Command::Add(args) => add::add(&add::AddOptions {
+            specs: args.specs,
+            section: if args.save_dev {
+                DependencySection::DevDependencies
+            } else if args.save_optional {
+                DependencySection::OptionalDependencies
+            } else {
+                DependencySection::Dependencies
+            },
+            exact: args.save_exact,
+        }),
+        Command::Remove(args) => add::remove(&args.names),
+        Command::Store { command } => match command {
+            StoreCommand::Path => store::path(),
+            StoreCommand::Status => store::status(),
+            StoreCommand::Verify { repair } => store::verify(repair),
+            StoreCommand::Prune { keep_project } => store::prune(&keep_project),
+        },
         Command::Exec(args) => exec::exec(args),
         Command::Doctor { json } => doctor::doctor(json),
         Command::SandboxHelper { request } => exec::helper(&request),
