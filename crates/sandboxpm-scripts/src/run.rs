@@ -1,0 +1,215 @@
+//! Running one script in the sandbox, through the `sandboxpm sandbox-helper` re-execution.
+//!
+//! The installer is multi-threaded and a user namespace can only be entered by a single-threaded
+//! process, so each script runs in a fresh helper process ([`sandboxpm_sandbox::helper`]): the
+//! already resolved policy and `sh -c <script>` go into a private request file, the helper reads
+//! and deletes it, builds the sandbox and executes the script. Here we only start the helper,
+//! collect what it prints and how it ended.
+//!
+//! Output is captured, not streamed, so parallel scripts do not interleave on the terminal; a
+//! script that prints without end keeps only its last [`MAX_OUTPUT_BYTES`] per stream.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sandboxpm_config::SandboxBackend;
+use sandboxpm_sandbox::helper::{self, Request};
+use sandboxpm_sandbox::{Backend, Command, ResolvedPolicy};
+
+use crate::error::ScriptsError;
+
+/// The most output kept per stream (the end of it: that is where the error is).
+pub const MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
+
+/// The shell scripts run with, as npm does.
+pub const SHELL: &str = "/bin/sh";
+
+/// How a script ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptOutcome {
+    /// The exit code: the script's, 128 + N for a signal, 124 on timeout, 125 when the sandbox
+    /// could not be set up, 126/127 when the shell could not be executed.
+    pub code: i32,
+    /// What it printed on standard output.
+    pub stdout: String,
+    /// What it (and the sandbox helper) printed on standard error.
+    pub stderr: String,
+    /// Whether output was cut to [`MAX_OUTPUT_BYTES`].
+    pub truncated: bool,
+    /// How long it took, sandbox set-up included.
+    pub duration: Duration,
+}
+
+impl ScriptOutcome {
+    /// Whether it exited with 0.
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+
+    /// Standard output, then standard error.
+    pub fn output(&self) -> String {
+        let mut out = self.stdout.clone();
+        if !out.is_empty() && !out.ends_with('\n') && !self.stderr.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&self.stderr);
+        out
+    }
+}
+
+/// Something that runs a script under a resolved policy (the sandbox helper, or a fake in
+/// tests of the scheduling).
+pub trait ScriptExecutor: Sync {
+    /// Runs `script` with `sh -c` under `policy`.
+    fn execute(&self, policy: &ResolvedPolicy, script: &str)
+    -> Result<ScriptOutcome, ScriptsError>;
+}
+
+/// Runs scripts through `<exe> sandbox-helper`.
+#[derive(Debug, Clone)]
+pub struct SandboxRunner {
+    /// The `sandboxpm` binary.
+    pub exe: PathBuf,
+    /// Where request files are written (private; [`helper::request_dir`] by default).
+    pub request_dir: PathBuf,
+    /// The backend the helper uses.
+    pub backend: Backend,
+}
+
+impl SandboxRunner {
+    /// A runner with the `auto` backend.
+    pub fn new(exe: &Path, request_dir: &Path) -> Self {
+        SandboxRunner {
+            exe: exe.to_owned(),
+            request_dir: request_dir.to_owned(),
+            backend: Backend::Auto,
+        }
+    }
+}
+
+impl ScriptExecutor for SandboxRunner {
+    fn execute(
+        &self,
+        policy: &ResolvedPolicy,
+        script: &str,
+    ) -> Result<ScriptOutcome, ScriptsError> {
+        let request = Request {
+            policy: policy.clone(),
+            command: Command {
+                program: PathBuf::from(SHELL),
+                argv: vec![
+                    OsString::from("sh"),
+                    OsString::from("-c"),
+                    OsString::from(script),
+                ],
+            },
+            backend: self.backend,
+        };
+        let mut cmd =
+            helper::command(&self.exe, &self.request_dir, &request).map_err(|source| {
+                ScriptsError::Request {
+                    dir: self.request_dir.clone(),
+                    source,
+                }
+            })?;
+        let request_file = cmd.get_args().last().map(PathBuf::from);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let spawn_error = |source| ScriptsError::Spawn {
+            exe: self.exe.clone(),
+            source,
+        };
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(source) => {
+                // The helper never ran, so nothing else removes the request (it holds the
+                // script's environment).
+                if let Some(file) = request_file {
+                    let _ = std::fs::remove_file(file);
+                }
+                return Err(spawn_error(source));
+            }
+        };
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let ((stdout, cut_out), (stderr, cut_err)) = std::thread::scope(|s| {
+            let out = s.spawn(|| read_tail(stdout));
+            let err = read_tail(stderr);
+            (out.join().unwrap_or_default(), err)
+        });
+        let status = child.wait().map_err(spawn_error)?;
+        Ok(ScriptOutcome {
+            code: exit_code(status),
+            stdout,
+            stderr,
+            truncated: cut_out || cut_err,
+            duration: started.elapsed(),
+        })
+    }
+}
+
+/// Runs `script` with `sh -c` under `policy` through `<exe> sandbox-helper`, request files in
+/// `request_dir`, with the `auto` backend.
+pub fn run_script(
+    exe: &Path,
+    request_dir: &Path,
+    policy: &ResolvedPolicy,
+    script: &str,
+) -> Result<ScriptOutcome, ScriptsError> {
+    SandboxRunner::new(exe, request_dir).execute(policy, script)
+}
+
+/// The helper backend for `.sandboxpmrc` `sandbox.backend`; the backends not built yet are an
+/// error rather than a silent substitute.
+pub fn helper_backend(configured: SandboxBackend) -> Result<Backend, ScriptsError> {
+    match configured {
+        SandboxBackend::Auto => Ok(Backend::Auto),
+        SandboxBackend::Native => Ok(Backend::Native),
+        SandboxBackend::Landlock => Ok(Backend::Landlock),
+        SandboxBackend::Bwrap => Err(ScriptsError::Backend("bwrap")),
+        SandboxBackend::Docker => Err(ScriptsError::Backend("docker")),
+        SandboxBackend::Seatbelt => Err(ScriptsError::Backend("seatbelt")),
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}
+
+/// Reads a stream to its end, keeping the last [`MAX_OUTPUT_BYTES`].
+fn read_tail<R: Read>(stream: Option<R>) -> (String, bool) {
+    let Some(mut stream) = stream else {
+        return (String::new(), false);
+    };
+    let mut kept: Vec<u8> = Vec::new();
+    let mut cut = false;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                kept.extend_from_slice(&buf[..n]);
+                if kept.len() > 2 * MAX_OUTPUT_BYTES {
+                    kept.drain(..kept.len() - MAX_OUTPUT_BYTES);
+                    cut = true;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    if kept.len() > MAX_OUTPUT_BYTES {
+        kept.drain(..kept.len() - MAX_OUTPUT_BYTES);
+        cut = true;
+    }
+    (String::from_utf8_lossy(&kept).into_owned(), cut)
+}
