@@ -15,7 +15,9 @@ struct Project {
 
 impl Project {
     fn new(package_json: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
+        // Not under /tmp: a sandboxed script gets a private /tmp, where a write to a project path
+        // under the host's /tmp would "succeed" harmlessly and hide whether it was refused.
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let root = dir.path().join("app");
         let home = dir.path().join("sandboxpm-home");
         std::fs::create_dir_all(&root).unwrap();
@@ -103,7 +105,7 @@ fn registry_with_basics() -> FixtureRegistry {
 fn installs_from_the_registry_with_an_isolated_layout() {
     let registry = registry_with_basics();
     let p = Project::new(r#"{"name":"app","dependencies":{"a":"^1.0.0","scripted":"1.0.0"}}"#);
-    let out = p.install(&registry.url(), &[]);
+    let out = p.install(&registry.url(), &["--ignore-scripts"]);
     assert!(out.status.success(), "{}", text(&out));
     let nm = p.root.join("node_modules");
     assert!(
@@ -344,5 +346,117 @@ fn real_registry_app_installs_and_its_tools_run() {
     assert!(
         !host.is_empty() && !lock.contains(host),
         "the lockfile names the registry host"
+    );
+}
+
+const HOME_SECRET: &str = "FAKE-SSH-KEY-0badc0de";
+
+/// A registry with a package whose postinstall does legitimate work and attacks.
+fn registry_with_scripts() -> FixtureRegistry {
+    let registry = FixtureRegistry::start().unwrap();
+    let script = "node -e \"const fs=require('fs');let loot='';\
+for (const p of [process.env.HOME+'/.ssh/id_rsa', '../../../../../.ssh/id_rsa']) { try { loot += fs.readFileSync(p,'utf8') } catch (e) { loot += e.code+' ' } }\
+try { fs.appendFileSync('../../../../../package.json', 'PWNED') ; loot += 'WROTE-PROJECT ' } catch (e) { loot += 'project:'+e.code+' ' }\
+fs.writeFileSync('built.txt', 'BUILT'); fs.writeFileSync('loot.txt', loot)\"";
+    let pkg = PackageBuilder::new("scripted", "1.0.0")
+        .script("postinstall", script)
+        .file("index.js", "")
+        .build()
+        .unwrap();
+    registry.add(&pkg);
+    registry
+}
+
+fn install_with_home(p: &Project, registry: &str, home: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sandboxpm"))
+        .arg("install")
+        .current_dir(&p.root)
+        .env("SANDBOXPM_HOME", &p.home)
+        .env("HOME", home)
+        .env("npm_config_registry", registry)
+        .env("npm_config_userconfig", p.home.join("no-user-npmrc"))
+        .env("CI", "true")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn scripts_are_blocked_without_a_terminal_until_approved() {
+    let registry = registry_with_scripts();
+    let p = Project::new(r#"{"name":"app","dependencies":{"scripted":"1.0.0"}}"#);
+    let home = p.root.parent().unwrap().join("fake-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = install_with_home(&p, &registry.url(), &home);
+    assert!(
+        !out.status.success(),
+        "an unapproved script did not stop the install: {}",
+        text(&out)
+    );
+    let t = text(&out);
+    assert!(
+        t.contains("scripted@1.0.0") && t.contains("whitelist"),
+        "{t}"
+    );
+    let dir = p
+        .root
+        .join("node_modules/.sandboxpm/scripted@1.0.0/node_modules/scripted");
+    assert!(
+        dir.join("index.js").exists(),
+        "the package was not linked before the block"
+    );
+    assert!(
+        !dir.join("built.txt").exists(),
+        "the script ran without approval"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_approved_malicious_script_runs_sandboxed() {
+    let registry = registry_with_scripts();
+    let p = Project::new(r#"{"name":"app","dependencies":{"scripted":"1.0.0"}}"#);
+    std::fs::write(
+        p.root.join(".sandboxpmrc"),
+        r#"{"whitelist": ["scripted@1.0.0"]}"#,
+    )
+    .unwrap();
+    let home = p.root.parent().unwrap().join("fake-home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/id_rsa"), HOME_SECRET).unwrap();
+    let manifest_before = std::fs::read(p.root.join("package.json")).unwrap();
+    let out = install_with_home(&p, &registry.url(), &home);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("scripted@1.0.0"), "{t}");
+    let dir = p
+        .root
+        .join("node_modules/.sandboxpm/scripted@1.0.0/node_modules/scripted");
+    // The control: the script's own work landed in its own directory.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("built.txt")).unwrap(),
+        "BUILT"
+    );
+    let loot = std::fs::read_to_string(dir.join("loot.txt")).unwrap();
+    assert!(
+        !loot.contains(HOME_SECRET),
+        "the script read the home directory: {loot}"
+    );
+    assert!(
+        !loot.contains("WROTE-PROJECT"),
+        "the script wrote the project's package.json: {loot}"
+    );
+    assert!(!t.contains(HOME_SECRET));
+    assert_eq!(
+        std::fs::read(p.root.join("package.json")).unwrap(),
+        manifest_before
+    );
+    // Its files are a private copy: the store's blob was not the file the script could write.
+    let index = dir.join("index.js");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(&index).unwrap().nlink(),
+        1,
+        "a script-running package is hard-linked to the store"
     );
 }

@@ -46,6 +46,10 @@ struct Summary {
     downloaded: usize,
     reused_from_store: usize,
     scripts_not_run: Vec<String>,
+    /// Packages whose approved scripts ran in the sandbox.
+    scripts_ran: Vec<String>,
+    /// Packages whose scripts were refused (blacklist, or the user said no), with why.
+    scripts_refused: Vec<String>,
     /// `--ignore-scripts` was given (otherwise they are not run because consent is not built yet).
     scripts_ignored: bool,
     warnings: Vec<String>,
@@ -80,7 +84,7 @@ pub fn install(options: &InstallOptions) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let summary = runtime.block_on(run(
+    let (mut summary, candidates) = runtime.block_on(run(
         options,
         &config,
         &project,
@@ -89,6 +93,21 @@ pub fn install(options: &InstallOptions) -> anyhow::Result<u8> {
         &out,
     ))?;
     drop(runtime);
+
+    // Scripts run after linking and outside the async runtime: each goes through a re-executed
+    // single-threaded sandbox helper.
+    if !options.ignore_scripts && !candidates.is_empty() {
+        let ran = super::scripts::run_install_scripts(
+            &config,
+            &project,
+            &candidates,
+            &out_sink(options),
+        )?;
+        summary.scripts_not_run.retain(|key| !ran.ran.contains(key));
+        summary.scripts_ran = ran.ran;
+        summary.scripts_refused = ran.refused;
+        summary.warnings.extend(ran.warnings);
+    }
 
     let summary = Summary {
         seconds: started.elapsed().as_secs_f64(),
@@ -122,7 +141,7 @@ async fn run(
     manifest: &PackageJson,
     lockfile: Option<&Lockfile>,
     out: &Output,
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<(Summary, Vec<super::scripts::Candidate>)> {
     let registry = config.settings.registry().to_string();
     // Built on first use: loading the system's certificates costs tens of milliseconds, and an
     // up-to-date install never touches the network.
@@ -208,7 +227,31 @@ async fn run(
     }
     out.clear();
 
-    let scripts_not_run = graph
+    let candidates = script_candidates(&graph, &file_lists);
+    let scripts_not_run = candidates.iter().map(|c| c.key.clone()).collect();
+    let summary = Summary {
+        added: report.linked.clone(),
+        removed: report.removed.clone(),
+        unchanged: report.unchanged,
+        downloaded: downloaded.load(Ordering::Relaxed),
+        reused_from_store: total - downloaded.load(Ordering::Relaxed),
+        scripts_not_run,
+        scripts_ran: Vec::new(),
+        scripts_refused: Vec::new(),
+        scripts_ignored: options.ignore_scripts,
+        warnings,
+        seconds: 0.0,
+    };
+    Ok((summary, candidates))
+}
+
+/// Packages that may have install scripts: the registry's `hasInstallScript` (which covers an
+/// implicit `binding.gyp` build), or a `binding.gyp` seen while extracting.
+fn script_candidates(
+    graph: &Graph,
+    file_lists: &BTreeMap<String, BTreeSet<String>>,
+) -> Vec<super::scripts::Candidate> {
+    graph
         .packages
         .values()
         .filter(|p| {
@@ -217,19 +260,18 @@ async fn run(
                     .get(&p.key())
                     .is_some_and(|f| f.contains("binding.gyp"))
         })
-        .map(ResolvedPackage::key)
-        .collect();
-    Ok(Summary {
-        added: report.linked.clone(),
-        removed: report.removed.clone(),
-        unchanged: report.unchanged,
-        downloaded: downloaded.load(Ordering::Relaxed),
-        reused_from_store: total - downloaded.load(Ordering::Relaxed),
-        scripts_not_run,
-        scripts_ignored: options.ignore_scripts,
-        warnings,
-        seconds: 0.0,
-    })
+        .map(|p| super::scripts::Candidate {
+            key: p.key(),
+            name: p.name.clone(),
+            version: p.version.to_string(),
+            optional: p.optional,
+            dependencies: p
+                .edges()
+                .into_iter()
+                .map(|(_, target, _)| target.to_string())
+                .collect(),
+        })
+        .collect()
 }
 
 /// The store contents of one package: reused when the store has its index, else downloaded,
@@ -284,6 +326,11 @@ fn link_plan(
         };
         let mut planned = PlannedPackage::new(&package.name, &package.version.to_string(), c);
         planned.key = key.clone();
+        // A package whose install script may run gets its own copy of its files, never hard
+        // links into the store that other projects share.
+        if package.has_install_script && !options.ignore_scripts {
+            planned = planned.with_private_copy(true);
+        }
         for (edge, target, _) in package.edges() {
             if graph.packages.contains_key(target) {
                 planned = planned.with_dependency(edge, target);
@@ -452,6 +499,15 @@ fn print_summary(s: &Summary) {
     for warning in &s.warnings {
         eprintln!("warning: {warning}");
     }
+    if !s.scripts_ran.is_empty() {
+        println!(
+            "ran the install scripts of {} package(s), each in its own sandbox:",
+            s.scripts_ran.len()
+        );
+        for key in &s.scripts_ran {
+            println!("  {key}");
+        }
+    }
     if !s.scripts_not_run.is_empty() {
         let why = if s.scripts_ignored {
             "--ignore-scripts"
@@ -475,6 +531,12 @@ fn print_summary(s: &Summary) {
         s.reused_from_store,
         s.seconds
     );
+}
+
+fn out_sink(options: &InstallOptions) -> super::scripts::Say {
+    super::scripts::Say {
+        quiet: options.silent || options.json,
+    }
 }
 
 /// Progress on one terminal line, only when stderr is a terminal and output is wanted.

@@ -5,6 +5,7 @@ mod doctor;
 mod exec;
 mod install;
 mod policy;
+mod scripts;
 mod store;
 
 use sandboxpm_npm::DependencySection;
