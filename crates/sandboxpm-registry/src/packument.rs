@@ -101,9 +101,33 @@ pub struct VersionManifest {
     /// the registry at publish time; the tarball is the final word).
     #[serde(default, deserialize_with = "lenient::boolean")]
     pub has_install_script: bool,
+    /// The scripts, when the registry serves them (full documents, and some mirrors that answer
+    /// the abbreviated request with the full document but without `hasInstallScript`).
+    #[serde(
+        default,
+        deserialize_with = "lenient::string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub scripts: BTreeMap<String, String>,
+    /// `gypfile: true`: npm builds `binding.gyp` even when it is not named in `scripts`.
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    pub gypfile: bool,
     /// Where the tarball is and how to check it.
     #[serde(default)]
     pub dist: Dist,
+}
+
+impl VersionManifest {
+    /// Whether installing this version runs code: the registry's `hasInstallScript`, or a
+    /// `preinstall`/`install`/`postinstall` script, or `gypfile`. (An implicit `binding.gyp`
+    /// build is also caught from the tarball's contents.)
+    pub fn runs_install_scripts(&self) -> bool {
+        self.has_install_script
+            || self.gypfile
+            || ["preinstall", "install", "postinstall"]
+                .iter()
+                .any(|s| self.scripts.contains_key(*s))
+    }
 }
 
 /// A version's tarball location and checksums.

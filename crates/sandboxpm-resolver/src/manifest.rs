@@ -101,7 +101,7 @@ pub(crate) fn from_manifest(
         cpu: manifest.cpu.clone(),
         libc: manifest.libc.clone(),
         bin: bins(name, manifest.bin.as_ref()),
-        has_install_script: manifest.has_install_script,
+        has_install_script: manifest.runs_install_scripts(),
         deprecated: manifest.deprecated.clone(),
         engines: manifest.engines.clone(),
     };

@@ -89,6 +89,20 @@ pub fn script_env(inputs: &ScriptEnvInputs<'_>) -> BTreeMap<String, String> {
     ];
     if let Some(shim) = &inputs.toolchain.node_gyp_bin {
         path.push(text(shim));
+        // npm's shim runs `node "$npm_config_node_gyp"`; without it, `node ""` exits 0 having
+        // built nothing, and a native addon silently stays unbuilt.
+        if let Some(root) = &inputs.toolchain.npm_root {
+            let gyp = root
+                .join("node_modules")
+                .join("node-gyp")
+                .join("bin")
+                .join("node-gyp.js");
+            if gyp.is_file() {
+                // A `node-gyp` the user configured wins.
+                env.entry("npm_config_node_gyp".into())
+                    .or_insert_with(|| text(&gyp));
+            }
+        }
     }
     if let Some(caller) = inputs.caller_env.get("PATH").filter(|p| !p.is_empty()) {
         path.push(caller.clone());

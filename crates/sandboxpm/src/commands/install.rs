@@ -103,7 +103,9 @@ pub fn install(options: &InstallOptions) -> anyhow::Result<u8> {
             &candidates,
             &out_sink(options),
         )?;
-        summary.scripts_not_run.retain(|key| !ran.ran.contains(key));
+        summary
+            .scripts_not_run
+            .retain(|key| !ran.ran.contains(key) && !ran.earlier.contains(key));
         summary.scripts_ran = ran.ran;
         summary.scripts_refused = ran.refused;
         summary.warnings.extend(ran.warnings);

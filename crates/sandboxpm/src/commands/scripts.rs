@@ -35,6 +35,8 @@ pub struct Say {
 #[derive(Debug, Default)]
 pub struct ScriptsDone {
     pub ran: Vec<String>,
+    /// Packages whose scripts ran in an earlier install of this linked copy.
+    pub earlier: Vec<String>,
     pub refused: Vec<String>,
     pub warnings: Vec<String>,
 }
@@ -46,7 +48,17 @@ pub fn run_install_scripts(
     say: &Say,
 ) -> anyhow::Result<ScriptsDone> {
     let mut installed = Vec::new();
-    for c in candidates {
+    let earlier: Vec<String> = candidates
+        .iter()
+        .filter(|c| done_marker(project, c).exists())
+        .map(|c| c.key.clone())
+        .collect();
+    // Scripts run once per linked copy of a package: a marker in its virtual-store directory
+    // records success, and disappears whenever the linker rebuilds that directory.
+    for c in candidates
+        .iter()
+        .filter(|c| !done_marker(project, c).exists())
+    {
         let dir = sandboxpm_linker::package_path(project, &c.key, &c.name);
         let manifest = PackageJson::read(&dir.join("package.json"))?;
         installed.push(InstalledPackage {
@@ -62,7 +74,10 @@ pub fn run_install_scripts(
     }
     let found = discover_all(&installed)?;
     if found.is_empty() {
-        return Ok(ScriptsDone::default());
+        return Ok(ScriptsDone {
+            earlier,
+            ..ScriptsDone::default()
+        });
     }
 
     let approvals = if is_interactive() {
@@ -84,7 +99,10 @@ pub fn run_install_scripts(
         }
         Err(err) => return Err(err.into()),
     };
-    let mut done = ScriptsDone::default();
+    let mut done = ScriptsDone {
+        earlier,
+        ..ScriptsDone::default()
+    };
     for (key, decision) in approvals.refused() {
         done.refused.push(key.to_string());
         if !say.quiet {
@@ -126,10 +144,10 @@ pub fn run_install_scripts(
     let mut runner = SandboxRunner::new(&exe, &sandboxpm_sandbox::helper::request_dir());
     runner.backend = helper_backend(config.sandboxpm.backend)?;
     let quiet = say.quiet;
-    let progress = move |event: &RunEvent<'_>| {
-        if let RunEvent::Started { job, script } = event
-            && !quiet
-        {
+    // SANDBOXPM_SCRIPT_OUTPUT=1 shows every script's output, like npm's --foreground-scripts.
+    let show_output = std::env::var_os("SANDBOXPM_SCRIPT_OUTPUT").is_some_and(|v| v == "1");
+    let progress = move |event: &RunEvent<'_>| match event {
+        RunEvent::Started { job, script } if !quiet => {
             eprintln!(
                 "running {} {} (sandboxed): {}",
                 job.package,
@@ -137,6 +155,33 @@ pub fn run_install_scripts(
                 script.command
             );
         }
+        RunEvent::Finished {
+            job,
+            script,
+            outcome: Ok(outcome),
+        } if show_output => {
+            eprintln!(
+                "--- {} {} exited {} in {:.1}s\n{}{}",
+                job.package,
+                script.event.name(),
+                outcome.code,
+                outcome.duration.as_secs_f64(),
+                outcome.stdout,
+                outcome.stderr
+            );
+        }
+        RunEvent::Finished {
+            job,
+            script,
+            outcome: Err(error),
+        } if show_output => {
+            eprintln!(
+                "--- {} {} could not run: {error}",
+                job.package,
+                script.event.name()
+            );
+        }
+        _ => {}
     };
     let report = run_all(&runner, &levels, &jobs, &progress);
     for run in &report.runs {
@@ -162,8 +207,35 @@ pub fn run_install_scripts(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let failed: BTreeSet<&str> = report
+        .failures
+        .iter()
+        .chain(&report.warnings)
+        .map(|f| f.key.as_str())
+        .collect();
+    for c in candidates
+        .iter()
+        .filter(|c| done.ran.contains(&c.key) && !failed.contains(c.key.as_str()))
+    {
+        let marker = done_marker(project, c);
+        std::fs::write(&marker, b"").with_context(|| {
+            format!(
+                "recording that the scripts of {} ran ({})",
+                c.key,
+                marker.display()
+            )
+        })?;
+    }
     report.into_result()?;
     Ok(done)
+}
+
+fn done_marker(project: &Path, c: &Candidate) -> std::path::PathBuf {
+    project
+        .join("node_modules")
+        .join(".sandboxpm")
+        .join(sandboxpm_linker::virtual_store_dir_name(&c.key))
+        .join(".sandboxpm-scripts-done")
 }
 
 fn describe(decision: &Decision) -> String {
