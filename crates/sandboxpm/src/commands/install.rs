@@ -158,7 +158,10 @@ async fn run(
     let mut resolve_options = ResolveOptions::new(Platform::current(), registry.clone());
     resolve_options.include_dev = !options.production;
     resolve_options.frozen = options.frozen_lockfile;
-    resolve_options.node_version = node_version();
+    // `engines` warnings need node's version, and asking node costs tens of milliseconds: only
+    // ask when the lockfile does not already decide everything.
+    let lock_decides = lockfile.is_some_and(|l| l.check_manifest(manifest).is_ok());
+    resolve_options.node_version = if lock_decides { None } else { node_version() };
     let graph = sandboxpm_resolver::resolve(manifest, &resolve_options, lockfile, client).await?;
     let mut warnings: Vec<String> = Vec::new();
     let mut skipped_optional = 0;
