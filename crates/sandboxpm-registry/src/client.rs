@@ -62,6 +62,7 @@ struct Inner {
     retry: RetryPolicy,
     permits: Semaphore,
     max_body_size: u64,
+    metadata_max_age: std::time::Duration,
     /// Packument fetches by URL: in flight, or finished successfully. A finished entry
     /// answers later calls from memory, so one install sees one version of each packument.
     packuments: Mutex<HashMap<String, SharedPackument>>,
@@ -158,6 +159,7 @@ impl RegistryClient {
                 retry: options.retry,
                 permits: Semaphore::new(options.max_concurrency.max(1)),
                 max_body_size: options.max_body_size,
+                metadata_max_age: options.metadata_max_age,
                 packuments: Mutex::new(HashMap::new()),
             }),
         })
@@ -322,7 +324,23 @@ impl Inner {
                     }
                 }
             }
-            NetworkMode::Online => {}
+            NetworkMode::Online => {
+                // Like npm with the registry's `max-age=300`: metadata fetched or revalidated
+                // moments ago is used as it is, instead of one conditional request per package.
+                let fresh = cache_path.as_ref().is_some_and(|p| {
+                    std::fs::metadata(p)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age < self.metadata_max_age)
+                });
+                if fresh
+                    && let Some(entry) = &cached
+                    && let Ok(packument) = parse(&name, &shown_url, entry.body.clone()).await
+                {
+                    return Ok(Arc::new(packument));
+                }
+            }
         }
 
         let resource = Resource::Packument { name: name.clone() };
@@ -358,7 +376,16 @@ impl Inner {
         if fetched.status == StatusCode::NOT_MODIFIED {
             if let Some(entry) = cached {
                 match parse(&name, &shown_url, entry.body).await {
-                    Ok(packument) => return Ok(Arc::new(packument)),
+                    Ok(packument) => {
+                        // Revalidated: fresh again for `metadata_max_age`.
+                        if let Some(path) = &cache_path {
+                            let _ = std::fs::File::options()
+                                .append(true)
+                                .open(path)
+                                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                        }
+                        return Ok(Arc::new(packument));
+                    }
                     Err(e) => {
                         tracing::debug!(package = %name, error = %e, "cached packument unusable, refetching");
                     }

@@ -116,6 +116,9 @@ pub struct ClientOptions {
     /// Largest response body accepted, in bytes; a larger tarball or packument is an error
     /// rather than an out-of-memory.
     pub max_body_size: u64,
+    /// How long cached metadata is used without revalidation in [`NetworkMode::Online`] (the
+    /// registry's own `Cache-Control: max-age` is 300 s; zero revalidates every time).
+    pub metadata_max_age: Duration,
     /// `User-Agent` header.
     pub user_agent: String,
 }
@@ -142,6 +145,7 @@ impl ClientOptions {
             retry: RetryPolicy::default(),
             max_concurrency: 48,
             max_body_size: 1 << 30,
+            metadata_max_age: Duration::from_secs(300),
             user_agent: concat!("sandboxpm/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }

@@ -126,6 +126,23 @@ async fn gzip_encoded_packument_is_decoded() {
 }
 
 #[tokio::test]
+async fn fresh_metadata_is_used_without_a_request() {
+    let registry = serve(&["cached"]);
+    let cache = tempfile::tempdir().unwrap();
+    let first = client(options(&registry, Some(cache.path())))
+        .packument("cached")
+        .await
+        .unwrap();
+    // Within the default max age (300 s) a later install asks nothing.
+    let second = client(options(&registry, Some(cache.path())))
+        .packument("cached")
+        .await
+        .unwrap();
+    assert_eq!(first, second);
+    assert_eq!(registry.request_log().len(), 1);
+}
+
+#[tokio::test]
 async fn etag_revalidation_serves_304_from_cache() {
     let registry = serve(&["cached"]);
     let cache = tempfile::tempdir().unwrap();
@@ -134,11 +151,11 @@ async fn etag_revalidation_serves_304_from_cache() {
         .await
         .unwrap();
 
-    // A new client (a later install) revalidates instead of downloading again.
-    let second = client(options(&registry, Some(cache.path())))
-        .packument("cached")
-        .await
-        .unwrap();
+    // A new client (a later install) revalidates instead of downloading again, once the
+    // cached copy is older than `metadata_max_age`.
+    let mut stale = options(&registry, Some(cache.path()));
+    stale.metadata_max_age = std::time::Duration::ZERO;
+    let second = client(stale).packument("cached").await.unwrap();
     assert_eq!(first, second);
 
     let log = registry.request_log();

@@ -274,8 +274,16 @@ fn real_registry_app_installs_and_its_tools_run() {
     };
     let registry = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let p = Project::new(include_str!("../../../bench/fixtures/app/package.json"));
+    // esbuild's postinstall is approved, so it runs in the sandbox (network none) like any
+    // approved script; whatever else has scripts stops the install, so it must be nothing.
+    std::fs::write(p.root.join(".sandboxpmrc"), r#"{"whitelist": ["esbuild"]}"#).unwrap();
     let out = p.install(&registry, &[]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("esbuild@"),
+        "esbuild's script did not run: {}",
+        text(&out)
+    );
     for tool in ["tsc", "eslint", "jest", "vite", "esbuild"] {
         let bin = p.root.join("node_modules/.bin").join(tool);
         let out = Command::new(&bin)
