@@ -82,7 +82,10 @@ def install_section(results_dir):
     import os
     rows = {}
     for path in glob.glob(os.path.join(results_dir, "install-*-*.json")):
-        data = json.load(open(path))
+        try:
+            data = json.load(open(path))
+        except ValueError:
+            continue  # a run still being written
         for r in data["results"]:
             tool, scenario = r["command"].split(" ", 1)
             fixture = os.path.basename(path)[len("install-"):].split("-" + tool + "-")[0]
