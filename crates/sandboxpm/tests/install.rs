@@ -450,10 +450,15 @@ fn an_approved_malicious_script_runs_sandboxed() {
         !loot.contains(HOME_SECRET),
         "the script read the home directory: {loot}"
     );
-    assert!(
-        !loot.contains("WROTE-PROJECT"),
-        "the script wrote the project's package.json: {loot}"
-    );
+    // Under the host's /tmp the project's path also exists, empty, in the script's private /tmp,
+    // where such a write lands harmlessly; elsewhere it must be refused outright. Either way the
+    // host's package.json is unchanged (asserted below).
+    if !p.root.starts_with("/tmp") {
+        assert!(
+            !loot.contains("WROTE-PROJECT"),
+            "the script wrote the project's package.json: {loot}"
+        );
+    }
     assert!(!t.contains(HOME_SECRET));
     assert_eq!(
         std::fs::read(p.root.join("package.json")).unwrap(),
