@@ -234,11 +234,16 @@ fn script_cannot_write_the_project_package_json() {
         before,
         "{outcome:?}"
     );
-    assert_eq!(
-        outcome.stderr.matches("Read-only file system").count(),
-        2,
-        "both writes should have failed: {outcome:?}"
-    );
+    // Under the host's /tmp the project's path also exists, empty, in the script's private
+    // /tmp, where the writes land harmlessly; elsewhere both must be refused outright. Either way
+    // the host's file is unchanged (asserted above).
+    if !sb.project.root.starts_with("/tmp") {
+        assert_eq!(
+            outcome.stderr.matches("Read-only file system").count(),
+            2,
+            "both writes should have failed: {outcome:?}"
+        );
+    }
 }
 
 #[test]
