@@ -33,6 +33,11 @@ pub enum Command {
     /// sandboxpm-lock.json are put back byte for byte.
     #[command(visible_alias = "rm", alias = "uninstall")]
     Remove(RemoveArgs),
+    /// List install scripts and decide which may run (written to the project's .sandboxpmrc).
+    Scripts {
+        #[command(subcommand)]
+        command: ScriptsCommand,
+    },
     /// Inspect and look after the package store shared by every project.
     Store {
         #[command(subcommand)]
@@ -224,5 +229,27 @@ pub enum StoreCommand {
         /// Also keep the packages of the project in DIR (repeatable).
         #[arg(long = "keep-project", value_name = "DIR")]
         keep_project: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScriptsCommand {
+    /// List the installed packages that have install scripts, and whether they may run.
+    Ls,
+    /// Allow the scripts of these packages (`name` or `name@version`; the installed version is
+    /// pinned when none is given) by adding them to `whitelist`.
+    Approve {
+        /// Packages.
+        #[arg(required_unless_present = "all")]
+        packages: Vec<String>,
+        /// Every package with scripts that nothing decides yet.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Never run the scripts of these packages (adds their names to `blacklist`).
+    Deny {
+        /// Package names.
+        #[arg(required = true)]
+        packages: Vec<String>,
     },
 }

@@ -403,7 +403,7 @@ fn scripts_are_blocked_without_a_terminal_until_approved() {
     );
     let t = text(&out);
     assert!(
-        t.contains("scripted@1.0.0") && t.contains("whitelist"),
+        t.contains("scripted@1.0.0") && t.contains("sandboxpm scripts approve"),
         "{t}"
     );
     let dir = p

@@ -52,6 +52,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Exec(args) => exec::exec(args),
         Command::Doctor { json } => doctor::doctor(json),
         Command::SandboxHelper { request } => exec::helper(&request),
+        Command::Scripts { command } => scripts::command(command),
         Command::Policy {
             command:
                 PolicyCommand::Show {

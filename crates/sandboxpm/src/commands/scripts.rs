@@ -92,9 +92,10 @@ pub fn run_install_scripts(
         Err(err @ ScriptsError::NotApproved { .. }) => {
             // Linked, but not finished: the next install asks again.
             return Err(anyhow::Error::new(err).context(
-                "install scripts need a decision; approve a package by adding `name@version` to \
-                 `whitelist` in .sandboxpmrc (or answer the prompt on a terminal), or set \
-                 `policies.onBlock` to `continue` to skip them",
+                "install scripts need a decision: approve them with `sandboxpm scripts approve \
+                 <package>` (or `--all`, after `sandboxpm scripts ls`), deny them with \
+                 `sandboxpm scripts deny <package>`, answer the prompt on a terminal, or set \
+                 `policies.onBlock` to `continue` in .sandboxpmrc to skip them",
             ));
         }
         Err(err) => return Err(err.into()),
@@ -240,4 +241,108 @@ fn done_marker(project: &Path, c: &Candidate) -> std::path::PathBuf {
 
 fn describe(decision: &Decision) -> String {
     format!("{decision:?}")
+}
+
+/// `sandboxpm scripts ls|approve|deny`.
+pub fn command(command: crate::cli::ScriptsCommand) -> anyhow::Result<u8> {
+    use crate::cli::ScriptsCommand;
+    use sandboxpm_config::{LoadOptions, RuleList, add_rule};
+
+    let load = LoadOptions::from_process().context("reading the current directory")?;
+    let config = Config::load(&load)?;
+    let project = super::install::find_project(&load.cwd)?;
+    let lock_path = project.join(sandboxpm_npm::LOCKFILE_NAME);
+    let lockfile = sandboxpm_npm::Lockfile::read(&lock_path).with_context(|| {
+        format!(
+            "{} is needed: run `sandboxpm install` first",
+            lock_path.display()
+        )
+    })?;
+    // (name, version) of every locked package that runs install scripts.
+    let with_scripts: Vec<(String, String)> = lockfile
+        .packages
+        .iter()
+        .filter(|(_, p)| p.has_install_script)
+        .filter_map(|(key, p)| {
+            let (name, _) = sandboxpm_npm::split_package_key(key)?;
+            Some((name.to_string(), p.version.to_string()))
+        })
+        .collect();
+    match command {
+        ScriptsCommand::Ls => {
+            if with_scripts.is_empty() {
+                println!("no installed package has install scripts");
+            }
+            for (name, version) in &with_scripts {
+                let key = format!("{name}@{version}");
+                let dir = sandboxpm_linker::package_path(&project, &key, name);
+                let scripts = PackageJson::read(&dir.join("package.json"))
+                    .map(|m| {
+                        m.install_scripts(dir.join("binding.gyp").is_file())
+                            .into_iter()
+                            .map(|(event, cmd)| format!("{}: {cmd}", event.name()))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                    .unwrap_or_else(|_| "(not installed)".to_string());
+                let state = match sandboxpm_scripts::decide(&config.sandboxpm, name, version)? {
+                    Decision::Approved(_) => "approved",
+                    Decision::Refused(_) => "denied",
+                    Decision::Undecided => "undecided",
+                };
+                println!("{key:<40} {state:<10} {scripts}");
+            }
+        }
+        ScriptsCommand::Approve { packages, all } => {
+            let mut entries = Vec::new();
+            if all {
+                for (name, version) in &with_scripts {
+                    if sandboxpm_scripts::decide(&config.sandboxpm, name, version)?
+                        == Decision::Undecided
+                    {
+                        entries.push(format!("{name}@{version}"));
+                    }
+                }
+            }
+            for package in &packages {
+                let spec = sandboxpm_npm::PackageSpec::parse(package).ok();
+                let name = spec
+                    .as_ref()
+                    .map(|s| s.name.to_string())
+                    .unwrap_or_else(|| package.clone());
+                if name != *package {
+                    entries.push(package.clone());
+                    continue;
+                }
+                let versions: Vec<&String> = with_scripts
+                    .iter()
+                    .filter(|(n, _)| *n == name)
+                    .map(|(_, v)| v)
+                    .collect();
+                if versions.is_empty() {
+                    anyhow::bail!(
+                        "{package}: no installed package of that name has install scripts"
+                    );
+                }
+                entries.extend(versions.into_iter().map(|v| format!("{name}@{v}")));
+            }
+            for entry in entries {
+                add_rule(&project, RuleList::Whitelist, &entry)?;
+                println!(
+                    "approved {entry} (whitelist in {})",
+                    project.join(".sandboxpmrc").display()
+                );
+            }
+        }
+        ScriptsCommand::Deny { packages } => {
+            for name in packages {
+                add_rule(&project, RuleList::Blacklist, &name)?;
+                println!(
+                    "denied {name} (blacklist in {})",
+                    project.join(".sandboxpmrc").display()
+                );
+            }
+        }
+    }
+    Ok(0)
 }
