@@ -82,6 +82,13 @@ pub enum MountOp {
         /// The protected path.
         path: PathBuf,
     },
+    /// A file created in the private home (decoy credentials).
+    HomeFile {
+        /// Where, inside the home.
+        path: PathBuf,
+        /// Its content.
+        content: String,
+    },
     /// The root tmpfs is made read-only once everything is in place.
     ReadOnlyRoot,
 }
@@ -169,6 +176,13 @@ pub fn plan(policy: &ResolvedPolicy) -> NativePlan {
     });
 
     let mut mounts = base;
+    // Right after the mounts, before symlinks and denies: the home is a plain tmpfs by then.
+    for (path, content) in &policy.home_files {
+        mounts.push(MountOp::HomeFile {
+            path: policy.home.join(path),
+            content: content.clone(),
+        });
+    }
     // Symlinks outside every bind are recreated; those inside a bind exist there already.
     for link in &policy.symlinks {
         let inside_bind = policy
@@ -317,6 +331,7 @@ fn op_path(op: &MountOp) -> &Path {
         | MountOp::HideDir { path }
         | MountOp::Pin { path }
         | MountOp::ReadOnly { path } => path,
+        MountOp::HomeFile { path, .. } => path,
         MountOp::ReadOnlyRoot => Path::new("/"),
     }
 }
@@ -374,6 +389,7 @@ mod tests {
             }],
             unenforced: vec![],
             notes: vec![],
+            home_files: vec![],
             network: Network::None,
             env: BTreeMap::new(),
             limits: Limits::default(),

@@ -160,6 +160,10 @@ pub struct ResolvedPolicy {
     pub env: BTreeMap<String, String>,
     /// Resource limits.
     pub limits: Limits,
+    /// Files created in the private home before the command starts (path relative to the
+    /// home, content): decoy credentials, whose use shows up in what the command prints.
+    #[serde(default)]
+    pub home_files: Vec<(PathBuf, String)>,
 }
 
 impl ResolvedPolicy {
@@ -275,6 +279,7 @@ pub fn resolve(policy: &Policy, ctx: &ResolveContext) -> Result<ResolvedPolicy, 
         network: policy.network.clone(),
         env: BTreeMap::new(),
         limits: policy.limits.clone(),
+        home_files: Vec::new(),
     };
 
     // Keep only the denies a grant actually covers.

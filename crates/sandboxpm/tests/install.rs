@@ -473,3 +473,31 @@ fn an_approved_malicious_script_runs_sandboxed() {
         "a script-running package is hard-linked to the store"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_script_reading_decoy_credentials_is_reported_as_a_block() {
+    let registry = FixtureRegistry::start().unwrap();
+    let pkg = PackageBuilder::new("snoop", "1.0.0")
+        .script(
+            "postinstall",
+            "cat ~/.ssh/id_rsa ~/.npmrc 2>/dev/null; true",
+        )
+        .file("index.js", "")
+        .build()
+        .unwrap();
+    registry.add(&pkg);
+    let home = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    for (on_block, succeeds) in [("abort", false), ("continue", true)] {
+        let p = Project::new(r#"{"name":"app","dependencies":{"snoop":"1.0.0"}}"#);
+        let rc = format!(r#"{{"whitelist": ["snoop"], "policies": {{"onBlock": "{on_block}"}}}}"#);
+        std::fs::write(p.root.join(".sandboxpmrc"), rc).unwrap();
+        let out = install_with_home(&p, &registry.url(), home.path());
+        let t = text(&out);
+        assert_eq!(out.status.success(), succeeds, "onBlock {on_block}: {t}");
+        assert!(
+            t.contains("blocked: snoop@1.0.0 postinstall read ~/.ssh/id_rsa"),
+            "onBlock {on_block}: {t}"
+        );
+    }
+}

@@ -416,6 +416,15 @@ fn run_landlock(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error
         "TMPDIR".into(),
         scratch.tmp().to_string_lossy().into_owned(),
     );
+    for (path, content) in &policy.home_files {
+        let target = scratch.home().join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::Setup(format!("creating {}: {e}", parent.display())))?;
+        }
+        std::fs::write(&target, content)
+            .map_err(|e| Error::Setup(format!("writing {}: {e}", target.display())))?;
+    }
     let rules = mounts::degraded_rules(&policy, scratch.home(), scratch.tmp())
         .map_err(|e| Error::Setup(format!("translating the policy for Landlock: {e}")))?;
     let prepared = prepare(&policy, cmd)?;

@@ -254,6 +254,18 @@ pub fn build_root(ops: &[MountOp], policy: &ResolvedPolicy) -> Result<(), String
                 )
                 .map_err(|e| step("protecting", path, e))?;
             }
+            MountOp::HomeFile { path, content } => {
+                let target = inside(path);
+                // Only inside the private home, never through a bind onto the host.
+                let in_home = path.starts_with(&policy.home)
+                    && !policy.grants.iter().any(|g| path.starts_with(&g.path));
+                if in_home {
+                    if let Some(parent) = target.parent() {
+                        mkdirs(parent).map_err(|e| step("creating", path, e))?;
+                    }
+                    std::fs::write(&target, content).map_err(|e| step("writing", path, e))?;
+                }
+            }
             MountOp::ReadOnlyRoot => {}
         }
     }

@@ -143,6 +143,7 @@ pub fn render(resolved: &ResolvedPolicy, plan: &native::NativePlan) -> String {
                 path.display()
             ),
             MountOp::ReadOnly { path } => format!("read-only  {}", path.display()),
+            MountOp::HomeFile { path, .. } => format!("home file  {} (decoy)", path.display()),
             MountOp::ReadOnlyRoot => "read-only  / (the root tmpfs itself)".to_string(),
         };
         let _ = writeln!(w, "    {:>3}. {line}", i + 1);

@@ -134,7 +134,13 @@ pub fn run_install_scripts(
     };
     let mut jobs = BTreeMap::new();
     for package in found.iter().filter(|p| approved.contains(&p.key)) {
-        jobs.insert(package.key.clone(), prepare_job(&ctx, package)?);
+        let mut job = prepare_job(&ctx, package)?;
+        // Decoy credentials in each script's private home: a script that reads and prints or
+        // uploads one shows its marker in its output, and is reported as a block.
+        for script in &mut job.scripts {
+            script.policy.home_files = sandboxpm_scripts::decoy_home_files();
+        }
+        jobs.insert(package.key.clone(), job);
     }
     let deps: BTreeMap<String, Vec<String>> = candidates
         .iter()
@@ -185,14 +191,27 @@ pub fn run_install_scripts(
         _ => {}
     };
     let report = run_all(&runner, &levels, &jobs, &progress);
+    let mut blocked = Vec::new();
     for run in &report.runs {
         if !run.decoys.is_empty() {
-            done.warnings.push(format!(
-                "blocked: {} {} tried to read {} (decoy credentials)",
+            blocked.push(format!(
+                "blocked: {} {} read {} (decoy credentials planted in its private home)",
                 run.key,
                 run.event.name(),
                 run.decoys.join(", ")
             ));
+        }
+    }
+    // A block is handled by `policies.onBlock`: `continue` reports it; `abort` (and `prompt`,
+    // which cannot ask after the fact) fails the install.
+    if !blocked.is_empty() {
+        if config.sandboxpm.on_block == sandboxpm_config::PolicyAction::Continue {
+            done.warnings.extend(blocked);
+        } else {
+            anyhow::bail!(
+                "{}\n(policies.onBlock is not `continue`)",
+                blocked.join("\n")
+            );
         }
     }
     done.warnings.extend(
