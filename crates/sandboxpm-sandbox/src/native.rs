@@ -82,6 +82,13 @@ pub enum MountOp {
         /// The protected path.
         path: PathBuf,
     },
+    /// A directory created inside a private tmpfs (`HOME`, `/tmp`) only to hold mount points
+    /// below it (a project under `/tmp/x/`): bound onto itself, submounts included, and made
+    /// read-only, so that writes there fail instead of "succeeding" in a throwaway tmpfs.
+    SealScaffold {
+        /// The top-most such directory.
+        path: PathBuf,
+    },
     /// A file created in the private home (decoy credentials).
     HomeFile {
         /// Where, inside the home.
@@ -240,6 +247,12 @@ pub fn plan(policy: &ResolvedPolicy) -> NativePlan {
             .then_with(|| op_path(a).cmp(op_path(b)))
     });
     mounts.extend(denies);
+    // Last, once every mount point below them exists.
+    mounts.extend(
+        scaffolds(policy)
+            .into_iter()
+            .map(|path| MountOp::SealScaffold { path }),
+    );
     mounts.push(MountOp::ReadOnlyRoot);
 
     NativePlan {
@@ -249,6 +262,36 @@ pub fn plan(policy: &ResolvedPolicy) -> NativePlan {
         landlock_scopes: vec!["abstract_unix_socket", "signal"],
         seccomp: seccomp::rules(false),
     }
+}
+
+/// The top-most directories that exist only as scaffolding for grants inside a private tmpfs:
+/// for a grant `/tmp/a/b/proj` (no grant at `/tmp/a` or `/tmp/a/b`), `/tmp/a`.
+fn scaffolds(policy: &ResolvedPolicy) -> Vec<PathBuf> {
+    let tmpfs_roots = [policy.home.as_path(), Path::new("/tmp")];
+    let mut out: Vec<PathBuf> = Vec::new();
+    for grant in &policy.grants {
+        // The private tmpfs the grant sits in, if no other grant lies between them.
+        let Some(root) = tmpfs_roots
+            .iter()
+            .filter(|r| grant.path.starts_with(r) && grant.path != **r)
+            .max_by_key(|r| depth(r))
+        else {
+            continue;
+        };
+        let between_granted = policy.grants.iter().any(|g| {
+            g.path != grant.path && grant.path.starts_with(&g.path) && g.path.starts_with(root)
+        });
+        if between_granted {
+            continue;
+        }
+        let Some(top) = grant.path.ancestors().find(|a| a.parent() == Some(*root)) else {
+            continue;
+        };
+        if top != grant.path && !out.iter().any(|o| o == top) {
+            out.push(top.to_path_buf());
+        }
+    }
+    out
 }
 
 /// Whether a grant is copied rather than bound: small read-only regular files under `/etc`.
@@ -331,7 +374,7 @@ fn op_path(op: &MountOp) -> &Path {
         | MountOp::HideDir { path }
         | MountOp::Pin { path }
         | MountOp::ReadOnly { path } => path,
-        MountOp::HomeFile { path, .. } => path,
+        MountOp::HomeFile { path, .. } | MountOp::SealScaffold { path } => path,
         MountOp::ReadOnlyRoot => Path::new("/"),
     }
 }
@@ -425,6 +468,26 @@ mod tests {
             plan.namespaces,
             vec!["user", "mount", "pid", "ipc", "uts", "cgroup", "net"]
         );
+    }
+
+    #[test]
+    fn scaffolding_in_private_tmpfs_is_sealed() {
+        let mut p = policy();
+        p.grants
+            .push(grant("/tmp/a/b/proj", Access::Write, EntryKind::Dir));
+        p.grants
+            .push(grant("/tmp/a/c", Access::Read, EntryKind::Dir));
+        let plan = plan(&p);
+        let seals: Vec<_> = plan
+            .mounts
+            .iter()
+            .filter_map(|op| match op {
+                MountOp::SealScaffold { path } => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        // One seal for both grants; none for `/home/u/proj`, a direct child of the home.
+        assert_eq!(seals, vec![PathBuf::from("/tmp/a")]);
     }
 
     #[test]

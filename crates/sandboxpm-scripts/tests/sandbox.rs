@@ -63,7 +63,7 @@ struct Sandbox {
 impl Sandbox {
     fn new() -> Option<Self> {
         let exe = helper_exe()?;
-        let project = Project::outside_tmp();
+        let project = Project::new();
         let home = project.outer().join("home");
         std::fs::create_dir_all(home.join(".ssh")).unwrap();
         std::fs::write(home.join(".ssh/id_rsa"), SSH_SECRET).unwrap();
@@ -234,16 +234,11 @@ fn script_cannot_write_the_project_package_json() {
         before,
         "{outcome:?}"
     );
-    // Under the host's /tmp the project's path also exists, empty, in the script's private
-    // /tmp, where the writes land harmlessly; elsewhere both must be refused outright. Either way
-    // the host's file is unchanged (asserted above).
-    if !sb.project.root.starts_with("/tmp") {
-        assert_eq!(
-            outcome.stderr.matches("Read-only file system").count(),
-            2,
-            "both writes should have failed: {outcome:?}"
-        );
-    }
+    assert_eq!(
+        outcome.stderr.matches("Read-only file system").count(),
+        2,
+        "both writes should have failed: {outcome:?}"
+    );
 }
 
 #[test]

@@ -254,6 +254,17 @@ pub fn build_root(ops: &[MountOp], policy: &ResolvedPolicy) -> Result<(), String
                 )
                 .map_err(|e| step("protecting", path, e))?;
             }
+            MountOp::SealScaffold { path } => {
+                let target = inside(path);
+                // Recursive, so the mounts below come along; read-only on this level only.
+                bind(&target, &target).map_err(|e| step("sealing", path, e))?;
+                sys::mount_setattr(
+                    &target,
+                    false,
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                )
+                .map_err(|e| step("sealing", path, e))?;
+            }
             MountOp::HomeFile { path, content } => {
                 let target = inside(path);
                 // Only inside the private home, never through a bind onto the host.

@@ -17,13 +17,6 @@ impl Project {
         Self::in_dir(tempfile::tempdir().unwrap())
     }
 
-    /// A project outside `/tmp` (which the sandbox replaces with its own), like a real one.
-    pub fn outside_tmp() -> Self {
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        std::fs::create_dir_all(base).unwrap();
-        Self::in_dir(tempfile::tempdir_in(base).unwrap())
-    }
-
     fn in_dir(dir: tempfile::TempDir) -> Self {
         let root = std::fs::canonicalize(dir.path()).unwrap().join("project");
         std::fs::create_dir_all(&root).unwrap();

@@ -144,6 +144,10 @@ pub fn render(resolved: &ResolvedPolicy, plan: &native::NativePlan) -> String {
             ),
             MountOp::ReadOnly { path } => format!("read-only  {}", path.display()),
             MountOp::HomeFile { path, .. } => format!("home file  {} (decoy)", path.display()),
+            MountOp::SealScaffold { path } => format!(
+                "seal ro    {} (scaffolding for mount points)",
+                path.display()
+            ),
             MountOp::ReadOnlyRoot => "read-only  / (the root tmpfs itself)".to_string(),
         };
         let _ = writeln!(w, "    {:>3}. {line}", i + 1);
