@@ -39,7 +39,8 @@ pub enum Enforced {
 /// they would take loopback away from build tools, while the network namespace (native) or the
 /// seccomp socket rule (degraded) already remove every other network.
 pub fn restrict(rules: &[LandlockRule]) -> Result<Enforced, String> {
-    let abi = ABI::from(kernel_abi());
+    let version = kernel_abi();
+    let abi = ABI::from(version);
     if abi == ABI::Unsupported {
         return Ok(Enforced::Not);
     }
@@ -48,7 +49,6 @@ pub fn restrict(rules: &[LandlockRule]) -> Result<Enforced, String> {
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(AccessFs::from_all(abi))
         .map_err(err)?;
-    let version = kernel_abi();
     // Scopes exist from ABI 6; asking for them earlier is an error.
     if version >= 6 {
         ruleset = ruleset

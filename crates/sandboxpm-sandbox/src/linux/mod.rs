@@ -521,8 +521,8 @@ fn finish(
     let mut message = Vec::new();
     let _ = std::fs::File::from(rd).read_to_end(&mut message);
     if !message.is_empty() {
-        let status = wait(pid).unwrap_or(0);
-        let _ = status;
+        // Reap the failed sandbox; its status adds nothing to the message.
+        let _ = wait(pid);
         let text = String::from_utf8_lossy(&message).into_owned();
         if let Some(errno) = text.strip_prefix('\u{1}') {
             let errno: i32 = errno.trim().parse().unwrap_or(0);

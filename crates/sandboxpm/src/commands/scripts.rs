@@ -48,17 +48,13 @@ pub fn run_install_scripts(
     say: &Say,
 ) -> anyhow::Result<ScriptsDone> {
     let mut installed = Vec::new();
-    let earlier: Vec<String> = candidates
-        .iter()
-        .filter(|c| done_marker(project, c).exists())
-        .map(|c| c.key.clone())
-        .collect();
     // Scripts run once per linked copy of a package: a marker in its virtual-store directory
     // records success, and disappears whenever the linker rebuilds that directory.
-    for c in candidates
+    let (earlier, pending): (Vec<&Candidate>, Vec<&Candidate>) = candidates
         .iter()
-        .filter(|c| !done_marker(project, c).exists())
-    {
+        .partition(|c| done_marker(project, c).exists());
+    let earlier: Vec<String> = earlier.into_iter().map(|c| c.key.clone()).collect();
+    for c in pending {
         let dir = sandboxpm_linker::package_path(project, &c.key, &c.name);
         let manifest = PackageJson::read(&dir.join("package.json"))?;
         installed.push(InstalledPackage {
