@@ -100,8 +100,7 @@ pub fn guarantees(backend: Backend, landlock_abi: i32) -> (Vec<&'static str>, Ve
             if landlock_abi > 0 {
                 yes.push("Landlock: the same allowlist again, independently of the mounts");
             }
-            let mut no =
-                vec!["network allowlists (`--allow-net`) need the filtering proxy (not built yet)"];
+            let mut no = Vec::new();
             if landlock_abi < 6 {
                 no.push("Landlock scopes (ABI 6): signal and abstract-socket scoping rely on namespaces only");
             }
@@ -127,6 +126,9 @@ pub fn guarantees(backend: Backend, landlock_abi: i32) -> (Vec<&'static str>, Ve
                 "network allowlists (`--allow-net`): refused; only network none",
             ],
         ),
+        Backend::Bwrap => crate::bwrap::guarantees(),
+        Backend::Docker => crate::docker::guarantees(),
+        Backend::Seatbelt => crate::seatbelt::guarantees(),
         Backend::Auto => (vec![], vec!["nothing: commands will not run"]),
     }
 }

@@ -12,13 +12,16 @@
 //!   cannot be created.
 #![deny(missing_docs)]
 
+pub mod bwrap;
 pub mod defaults;
+pub mod docker;
 pub mod doctor;
 pub mod helper;
 pub mod native;
 pub mod policy;
 pub mod proxy;
 pub mod resolve;
+pub mod seatbelt;
 pub mod seccomp;
 mod sys;
 
@@ -48,6 +51,12 @@ pub enum Backend {
     Native,
     /// Landlock + seccomp only (degraded).
     Landlock,
+    /// bubblewrap (`bwrap`) with the same mount plan and seccomp program.
+    Bwrap,
+    /// A Docker container through the Engine API.
+    Docker,
+    /// macOS `sandbox-exec` with a generated Seatbelt profile.
+    Seatbelt,
 }
 
 impl Backend {
@@ -57,6 +66,9 @@ impl Backend {
             Backend::Auto => "auto",
             Backend::Native => "native",
             Backend::Landlock => "landlock",
+            Backend::Bwrap => "bwrap",
+            Backend::Docker => "docker",
+            Backend::Seatbelt => "seatbelt",
         }
     }
 }
@@ -195,5 +207,8 @@ pub fn run(
             linux::run(policy, cmd, Backend::Landlock)
         }
         Backend::Native => linux::run(policy, cmd, Backend::Native),
+        Backend::Bwrap => bwrap::run(policy, cmd),
+        Backend::Docker => docker::run(policy, cmd),
+        Backend::Seatbelt => seatbelt::run(policy, cmd),
     }
 }

@@ -67,9 +67,6 @@ pub enum ScriptsError {
         #[source]
         source: SandboxpmrcError,
     },
-    /// The configured sandbox backend cannot run scripts (yet).
-    #[error("sandbox backend `{0}` cannot run install scripts here")]
-    Backend(&'static str),
     /// A script's sandbox policy could not be resolved.
     #[error("{package}: cannot resolve the sandbox policy of its {event} script")]
     Resolve {

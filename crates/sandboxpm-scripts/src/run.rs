@@ -164,16 +164,16 @@ pub fn run_script(
     SandboxRunner::new(exe, request_dir).execute(policy, script)
 }
 
-/// The helper backend for `.sandboxpmrc` `sandbox.backend`; the backends not built yet are an
-/// error rather than a silent substitute.
-pub fn helper_backend(configured: SandboxBackend) -> Result<Backend, ScriptsError> {
+/// The helper backend for `.sandboxpmrc` `sandbox.backend`. A backend that cannot run here
+/// fails when the script starts, never silently replaced by another.
+pub fn helper_backend(configured: SandboxBackend) -> Backend {
     match configured {
-        SandboxBackend::Auto => Ok(Backend::Auto),
-        SandboxBackend::Native => Ok(Backend::Native),
-        SandboxBackend::Landlock => Ok(Backend::Landlock),
-        SandboxBackend::Bwrap => Err(ScriptsError::Backend("bwrap")),
-        SandboxBackend::Docker => Err(ScriptsError::Backend("docker")),
-        SandboxBackend::Seatbelt => Err(ScriptsError::Backend("seatbelt")),
+        SandboxBackend::Auto => Backend::Auto,
+        SandboxBackend::Native => Backend::Native,
+        SandboxBackend::Landlock => Backend::Landlock,
+        SandboxBackend::Bwrap => Backend::Bwrap,
+        SandboxBackend::Docker => Backend::Docker,
+        SandboxBackend::Seatbelt => Backend::Seatbelt,
     }
 }
 

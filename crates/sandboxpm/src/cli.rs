@@ -145,6 +145,12 @@ pub enum BackendArg {
     Native,
     /// Landlock + seccomp only (for machines without user namespaces).
     Landlock,
+    /// bubblewrap with the same mount plan and seccomp program.
+    Bwrap,
+    /// A Docker container (Engine API), built locally from the host's system directories.
+    Docker,
+    /// macOS sandbox-exec with a generated Seatbelt profile.
+    Seatbelt,
 }
 
 #[derive(Debug, Args)]

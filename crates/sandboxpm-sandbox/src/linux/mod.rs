@@ -44,9 +44,10 @@ pub(crate) fn run(
     match backend {
         Backend::Native => run_native(policy, cmd),
         Backend::Landlock => run_landlock(policy, cmd),
-        Backend::Auto => Err(Error::Unsupported(
-            "backend `auto` must be resolved first".into(),
-        )),
+        other => Err(Error::Unsupported(format!(
+            "backend `{}` is not run by the Linux namespace code",
+            other.name()
+        ))),
     }
 }
 

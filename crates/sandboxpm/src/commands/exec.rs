@@ -160,6 +160,9 @@ pub fn backend(arg: BackendArg) -> Backend {
         BackendArg::Auto => Backend::Auto,
         BackendArg::Native => Backend::Native,
         BackendArg::Landlock => Backend::Landlock,
+        BackendArg::Bwrap => Backend::Bwrap,
+        BackendArg::Docker => Backend::Docker,
+        BackendArg::Seatbelt => Backend::Seatbelt,
     }
 }
 

@@ -145,7 +145,7 @@ pub fn run_install_scripts(
     let levels = script_levels(&approved, &deps);
     let exe = std::env::current_exe().context("locating the sandboxpm binary")?;
     let mut runner = SandboxRunner::new(&exe, &sandboxpm_sandbox::helper::request_dir());
-    runner.backend = helper_backend(config.sandboxpm.backend)?;
+    runner.backend = helper_backend(config.sandboxpm.backend);
     let quiet = say.quiet;
     // SANDBOXPM_SCRIPT_OUTPUT=1 shows every script's output, like npm's --foreground-scripts.
     let show_output = std::env::var_os("SANDBOXPM_SCRIPT_OUTPUT").is_some_and(|v| v == "1");

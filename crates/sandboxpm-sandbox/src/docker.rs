@@ -1,0 +1,19 @@
+//! The `docker` backend (Docker). Not built yet: every run is refused.
+
+use crate::resolve::ResolvedPolicy;
+use crate::{Command, Error, Outcome};
+
+/// Runs `cmd` under `policy` with Docker.
+pub fn run(_policy: &ResolvedPolicy, _cmd: &Command) -> Result<Outcome, Error> {
+    Err(Error::Unsupported(
+        "the docker backend is not built yet".into(),
+    ))
+}
+
+/// What this backend enforces and what it does not.
+pub fn guarantees() -> (Vec<&'static str>, Vec<&'static str>) {
+    (
+        vec![],
+        vec!["everything: the docker backend is not built yet"],
+    )
+}
