@@ -495,3 +495,49 @@ fn a_script_reading_decoy_credentials_is_reported_as_a_block() {
         );
     }
 }
+
+#[test]
+fn an_unchanged_install_takes_the_shortcut_and_any_change_undoes_it() {
+    let registry = registry_with_basics();
+    let p = Project::new(r#"{"name":"app","dependencies":{"a":"^1.0.0","scripted":"1.0.0"}}"#);
+    let first = p.install(&registry.url(), &["--ignore-scripts"]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(!text(&first).contains("Already up to date"));
+    let again = p.install(&registry.url(), &["--ignore-scripts"]);
+    assert!(
+        text(&again).contains("Already up to date"),
+        "{}",
+        text(&again)
+    );
+    // Scripts were skipped, so a plain install does not take the shortcut: it gets to the
+    // scripts (and, without a terminal, blocks on them).
+    let plain = p.install(&registry.url(), &[]);
+    assert!(
+        !text(&plain).contains("Already up to date"),
+        "{}",
+        text(&plain)
+    );
+    assert!(text(&plain).contains("scripted@1.0.0"), "{}", text(&plain));
+    // A deleted root link is noticed and relinked.
+    std::fs::remove_file(p.root.join("node_modules/a")).unwrap();
+    let relink = p.install(&registry.url(), &["--ignore-scripts"]);
+    assert!(relink.status.success(), "{}", text(&relink));
+    assert!(!text(&relink).contains("Already up to date"));
+    assert!(p.root.join("node_modules/a/index.js").exists());
+    // A changed package.json is a full install: the removed dependency goes.
+    std::fs::write(
+        p.root.join("package.json"),
+        r#"{"name":"app","dependencies":{"a":"^1.0.0"}}"#,
+    )
+    .unwrap();
+    let changed = p.install(&registry.url(), &["--ignore-scripts"]);
+    assert!(changed.status.success(), "{}", text(&changed));
+    assert!(!text(&changed).contains("Already up to date"));
+    assert!(!p.root.join("node_modules/scripted").exists());
+    let settled = p.install(&registry.url(), &[]);
+    assert!(
+        text(&settled).contains("Already up to date"),
+        "no scripts left, so a plain install is up to date: {}",
+        text(&settled)
+    );
+}

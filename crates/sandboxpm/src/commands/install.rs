@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+
+use super::install_state;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use sandboxpm_config::{Config, Credential, LoadOptions, RegistryFallback};
 use sandboxpm_linker::{LinkOptions, LinkPlan, PackageContents, PlannedPackage};
@@ -38,8 +40,10 @@ pub struct InstallOptions {
 }
 
 /// The machine-readable summary (`--json`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 struct Summary {
+    /// Nothing changed since the last install: nothing was checked beyond its recorded inputs.
+    up_to_date: bool,
     added: Vec<String>,
     removed: Vec<String>,
     unchanged: usize,
@@ -50,6 +54,8 @@ struct Summary {
     scripts_ran: Vec<String>,
     /// Packages whose scripts were refused (blacklist, or the user said no), with why.
     scripts_refused: Vec<String>,
+    /// Of those, the ones `.sandboxpmrc` refuses.
+    scripts_blacklisted: Vec<String>,
     /// `--ignore-scripts` was given (otherwise they are not run because consent is not built yet).
     scripts_ignored: bool,
     warnings: Vec<String>,
@@ -65,20 +71,48 @@ pub fn install(options: &InstallOptions) -> anyhow::Result<u8> {
     let config = Config::load(&load)?;
     let project = find_project(&load.cwd)?;
     let manifest_path = project.join("package.json");
-    let manifest = PackageJson::read(&manifest_path)?;
+    let manifest_bytes = std::fs::read(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let manifest = PackageJson::from_slice(&manifest_bytes, &manifest_path)?;
     let lock_path = project.join(LOCKFILE_NAME);
-    let lockfile = if lock_path.exists() {
-        Some(Lockfile::read(&lock_path)?)
-    } else {
-        None
+    let lock_bytes = match std::fs::read(&lock_path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", lock_path.display())),
     };
-    if options.frozen_lockfile && lockfile.is_none() {
+    if options.frozen_lockfile && lock_bytes.is_none() {
         bail!("--frozen-lockfile: {} does not exist", lock_path.display());
     }
     let out = Output::new(options);
     for warning in &config.warnings {
         out.warn(warning);
     }
+    let sandboxpmrc = format!("{:?}", config.sandboxpm);
+    if let Some(lock) = &lock_bytes {
+        let inputs =
+            install_state::inputs_digest(&manifest_bytes, lock, &sandboxpmrc, options.production);
+        if install_state::is_up_to_date(&project, &inputs, options.ignore_scripts) {
+            let summary = Summary {
+                up_to_date: true,
+                seconds: started.elapsed().as_secs_f64(),
+                ..Summary::default()
+            };
+            if options.json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else if !options.silent {
+                println!("Already up to date ({:.3}s)", summary.seconds);
+            }
+            return Ok(0);
+        }
+    }
+    install_state::clear(&project);
+    let lockfile = match &lock_bytes {
+        Some(bytes) => Some(Lockfile::from_text(
+            &String::from_utf8_lossy(bytes),
+            &lock_path,
+        )?),
+        None => None,
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -108,9 +142,39 @@ pub fn install(options: &InstallOptions) -> anyhow::Result<u8> {
             .retain(|key| !ran.ran.contains(key) && !ran.earlier.contains(key));
         summary.scripts_ran = ran.ran;
         summary.scripts_refused = ran.refused;
+        summary.scripts_blacklisted = ran.blacklisted;
         summary.warnings.extend(ran.warnings);
     }
 
+    // Record what this install was computed from, for the next one's shortcut. The lockfile may
+    // have been written just now, so it is read again.
+    if let Ok(lock) = std::fs::read(&lock_path) {
+        let inputs =
+            install_state::inputs_digest(&manifest_bytes, &lock, &sandboxpmrc, options.production);
+        let settled = summary
+            .scripts_not_run
+            .iter()
+            .all(|key| summary.scripts_blacklisted.contains(key));
+        let root_links = DependencySection::ALL
+            .iter()
+            .filter(|s| !(options.production && **s == DependencySection::DevDependencies))
+            .flat_map(|s| manifest.section(*s).keys())
+            .filter(|name| {
+                std::fs::symlink_metadata(project.join("node_modules").join(name)).is_ok()
+            })
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        install_state::record(
+            &project,
+            &install_state::InstallState {
+                inputs,
+                scripts_settled: settled,
+                root_links,
+            },
+        );
+    }
     let summary = Summary {
         seconds: started.elapsed().as_secs_f64(),
         ..summary
@@ -243,6 +307,8 @@ async fn run(
         scripts_not_run,
         scripts_ran: Vec::new(),
         scripts_refused: Vec::new(),
+        scripts_blacklisted: Vec::new(),
+        up_to_date: false,
         scripts_ignored: options.ignore_scripts,
         warnings,
         seconds: 0.0,

@@ -4,6 +4,7 @@ mod add;
 mod doctor;
 mod exec;
 mod install;
+mod install_state;
 mod policy;
 mod scripts;
 mod store;

@@ -10,9 +10,9 @@ use sandboxpm_config::Config;
 use sandboxpm_npm::PackageJson;
 use sandboxpm_sandbox::ResolveContext;
 use sandboxpm_scripts::{
-    Decision, InstalledPackage, Prompt, RunEvent, SandboxRunner, ScriptContext, ScriptsError,
-    Toolchain, approve, discover_all, helper_backend, is_interactive, prepare_job, run_all,
-    script_levels,
+    Decision, InstalledPackage, Prompt, Reason, RunEvent, SandboxRunner, ScriptContext,
+    ScriptsError, Toolchain, approve, discover_all, helper_backend, is_interactive, prepare_job,
+    run_all, script_levels,
 };
 
 /// A package that may have install scripts, as resolved (never as its tarball claims).
@@ -38,6 +38,8 @@ pub struct ScriptsDone {
     /// Packages whose scripts ran in an earlier install of this linked copy.
     pub earlier: Vec<String>,
     pub refused: Vec<String>,
+    /// Of the refused, those refused by a `blacklist` entry.
+    pub blacklisted: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -102,6 +104,9 @@ pub fn run_install_scripts(
     };
     for (key, decision) in approvals.refused() {
         done.refused.push(key.to_string());
+        if matches!(decision, Decision::Refused(Reason::Blacklisted(_))) {
+            done.blacklisted.push(key.to_string());
+        }
         if !say.quiet {
             eprintln!("scripts of {key} not run: {}", describe(decision));
         }
