@@ -14,18 +14,8 @@ use std::path::PathBuf;
 /// The name of the proxy's socket inside its private directory.
 pub const SOCKET_NAME: &str = "proxy.sock";
 
-/// Environment variables that npm, pnpm, yarn, bun, pip, curl and most HTTP clients read.
-pub const PROXY_VARS: &[&str] = &[
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "npm_config_proxy",
-    "npm_config_https_proxy",
-    "YARN_HTTP_PROXY",
-    "YARN_HTTPS_PROXY",
-    "PIP_PROXY",
-];
+/// Environment variables that point HTTP clients at the proxy.
+pub use crate::proxy::PROXY_VARS;
 
 /// A bound relay, not yet serving.
 #[derive(Debug)]
