@@ -90,6 +90,7 @@ pub fn record(project: &Path, state: &InstallState) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
