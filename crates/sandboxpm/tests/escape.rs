@@ -1,7 +1,8 @@
 //! The escape suite: one test per attack, each run against the real binary with every Linux
-//! backend (`native`, `landlock`), as root and as an unprivileged user. Every run asserts that no
-//! planted secret appears in any output, that the host is unchanged, and that the control at the
-//! end of the attack script (ordinary work in the same sandbox) succeeded.
+//! backend (`native`, `landlock`, and `docker` as root only), as root and as an unprivileged
+//! user. Every run asserts that no planted secret appears in any output, that the host is
+//! unchanged, and that the control at the end of the attack script (ordinary work in the same
+//! sandbox) succeeded.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -275,6 +276,37 @@ PY"#
     attack_with(&script, &[], |_, out| {
         assert!(!text(out).contains("DOCKER:"), "{}", text(out));
     });
+}
+
+#[test]
+fn docker_backend_refuses_a_user_who_cannot_reach_the_daemon() {
+    // The docker backend runs as root only in this suite (see `sandboxes`): a user outside the
+    // docker group must get a clear refusal, never an unconfined run.
+    let Some(user) = identities().into_iter().find(|i| *i != Identity::Root) else {
+        require(
+            false,
+            "no unprivileged identity to test the docker refusal with",
+        );
+        return;
+    };
+    if !require(
+        backend_available("docker"),
+        "the docker backend is unavailable here",
+    ) {
+        return;
+    }
+    let f = Fixture::new(&user);
+    let out = f.exec("docker", &[], &["sh", "-c", "echo COMMAND_RAN"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(125), "{t}");
+    assert!(!t.contains("COMMAND_RAN"), "{t}");
+    assert!(
+        t.contains(
+            "cannot reach the Docker daemon at /var/run/docker.sock: permission denied; \
+             add the user to the docker group"
+        ),
+        "{t}"
+    );
 }
 
 // ---- processes -------------------------------------------------------------------------------

@@ -186,10 +186,15 @@ pub fn container_config(
         match mount {
             Mount::Tmpfs { target } => {
                 // The daemon defaults to noexec; scripts run binaries they build in /tmp.
+                let mode = if target == Path::new("/tmp") {
+                    "1777"
+                } else {
+                    "0700"
+                };
                 tmpfs.insert(
                     utf8(target, "a mount point")?.to_string(),
                     json!(format!(
-                        "rw,nosuid,nodev,exec,uid={uid},gid={gid},mode=0700"
+                        "rw,nosuid,nodev,exec,uid={uid},gid={gid},mode={mode}"
                     )),
                 );
             }
@@ -499,4 +504,190 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::policy::Limits;
+    use crate::resolve::{Access, Deny, Grant, Symlink};
+
+    fn grant(path: &str, access: Access, kind: EntryKind) -> Grant {
+        Grant {
+            path: path.into(),
+            access,
+            kind,
+        }
+    }
+
+    /// A project under /tmp (so its parent is scaffolding), a hidden file and directory, a
+    /// missing `.git/hooks` (so `.git` is read-only and pinned), decoys, a symlinked `/bin`.
+    fn policy() -> ResolvedPolicy {
+        ResolvedPolicy {
+            cwd: "/tmp/t/proj".into(),
+            home: "/tmp/t/home".into(),
+            grants: vec![
+                grant("/nonexistent-etc/passwd", Access::Read, EntryKind::File),
+                grant("/tmp/t/proj", Access::Write, EntryKind::Dir),
+                grant("/usr", Access::Read, EntryKind::Dir),
+            ],
+            symlinks: vec![Symlink {
+                path: "/bin".into(),
+                target: "usr/bin".into(),
+            }],
+            deny_read: vec![
+                Deny {
+                    path: "/tmp/t/proj/.env".into(),
+                    kind: EntryKind::File,
+                    origin: "**/.env*".into(),
+                },
+                Deny {
+                    path: "/tmp/t/proj/secrets".into(),
+                    kind: EntryKind::Dir,
+                    origin: "secrets".into(),
+                },
+            ],
+            deny_write: vec![
+                Deny {
+                    path: "/tmp/t/proj/.git".into(),
+                    kind: EntryKind::Dir,
+                    origin: ".git/hooks".into(),
+                },
+                Deny {
+                    path: "/tmp/t/proj/.git/config".into(),
+                    kind: EntryKind::File,
+                    origin: ".git/config".into(),
+                },
+            ],
+            unenforced: vec![],
+            notes: vec![],
+            home_files: vec![(".ssh/id_rsa".into(), "decoy".into())],
+            network: Network::None,
+            env: BTreeMap::from([
+                ("HOME".into(), "/tmp/t/home".into()),
+                ("PATH".into(), "/usr/bin:/bin".into()),
+            ]),
+            limits: Limits {
+                timeout_secs: Some(30),
+                max_processes: Some(256),
+                max_file_size: Some(1 << 20),
+                max_memory: None,
+            },
+        }
+    }
+
+    fn command() -> Command {
+        Command {
+            program: "/usr/bin/sh".into(),
+            argv: vec!["sh".into(), "-c".into(), "echo hi".into()],
+        }
+    }
+
+    fn options() -> Options<'static> {
+        Options {
+            uid: 1000,
+            gid: 1000,
+            image: "sandboxpm-base:1",
+            scratch: Path::new("/scratch"),
+            init: Some(Path::new("/usr/bin/docker-init")),
+        }
+    }
+
+    #[test]
+    fn container_config_snapshot() {
+        let t = container_config(&policy(), &command(), &options()).unwrap();
+        let mut config = t.config.clone();
+        // The profile has its own tests; here it only has to be the one passed.
+        let profile = serde_json::to_string(&super::super::profile::profile()).unwrap();
+        assert_eq!(
+            config["HostConfig"]["SecurityOpt"][1],
+            json!(format!("seccomp={profile}"))
+        );
+        config["HostConfig"]["SecurityOpt"][1] = json!("seccomp=<profile::profile()>");
+        let rendered = format!(
+            "{}\n{}\n",
+            serde_json::to_string_pretty(&config).unwrap(),
+            serde_json::to_string_pretty(&t.scratch).unwrap()
+        );
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/docker/container_config.snap");
+        if std::env::var_os("SANDBOXPM_UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&file, &rendered).unwrap();
+        }
+        let expected = std::fs::read_to_string(&file).unwrap_or_default();
+        assert_eq!(
+            rendered,
+            expected,
+            "snapshot differs (SANDBOXPM_UPDATE_SNAPSHOTS=1 rewrites {})",
+            file.display()
+        );
+    }
+
+    #[test]
+    fn an_allowlist_network_is_refused_and_host_is_passed() {
+        let mut p = policy();
+        p.network = Network::Allow(vec!["example.org:443".into()]);
+        let err = container_config(&p, &command(), &options()).unwrap_err();
+        assert!(err.to_string().contains("--allow-net"), "{err}");
+        p.network = Network::Host;
+        let t = container_config(&p, &command(), &options()).unwrap();
+        assert_eq!(t.config["HostConfig"]["NetworkMode"], "host");
+    }
+
+    #[test]
+    fn grants_a_container_cannot_take_are_refused() {
+        for path in ["/", "/proc", "/proc/1"] {
+            let mut p = policy();
+            p.grants.push(grant(path, Access::Read, EntryKind::Dir));
+            let err = container_config(&p, &command(), &options()).unwrap_err();
+            assert!(err.to_string().contains(path), "{err}");
+        }
+    }
+
+    #[test]
+    fn nothing_is_mounted_inside_a_hidden_directory() {
+        let mut p = policy();
+        p.deny_read.push(Deny {
+            path: "/tmp/t/proj/secrets/key".into(),
+            kind: EntryKind::File,
+            origin: "secrets/key".into(),
+        });
+        let (mounts, _) = mounts(&p, Path::new("/scratch")).unwrap();
+        let secrets = Path::new("/tmp/t/proj/secrets");
+        let inside: Vec<_> = mounts
+            .iter()
+            .filter(|m| m.target().starts_with(secrets) && m.target() != secrets)
+            .collect();
+        assert_eq!(inside, Vec::<&Mount>::new());
+        assert!(mounts.iter().any(|m| m.target() == secrets));
+    }
+
+    #[test]
+    fn mount_points_missing_inside_a_bind_are_reported() {
+        let (mounts, _) = mounts(&policy(), Path::new("/scratch")).unwrap();
+        // The host has every granted and denied path, and the scratch entries exist.
+        assert_eq!(host_creation(&mounts, |_| true), None);
+        // A HOME inside the project that does not exist on the host would be created there.
+        let mut p = policy();
+        p.home = "/tmp/t/proj/home".into();
+        let (mounts, _) = super::mounts(&p, Path::new("/scratch")).unwrap();
+        let exists = |p: &Path| !p.starts_with("/tmp/t/proj/home");
+        assert_eq!(
+            host_creation(&mounts, exists),
+            Some(PathBuf::from("/tmp/t/proj/home"))
+        );
+        // Docker's own /etc/hosts inside a granted /etc that lacks it.
+        let mounts = vec![Mount::Bind {
+            source: "/etc".into(),
+            target: "/etc".into(),
+            read_only: true,
+            kind: EntryKind::Dir,
+        }];
+        assert_eq!(
+            host_creation(&mounts, |p| p != Path::new("/etc/hostname")),
+            Some(PathBuf::from("/etc/hostname"))
+        );
+    }
 }
