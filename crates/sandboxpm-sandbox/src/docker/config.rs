@@ -134,7 +134,7 @@ pub enum TranslateError {
     },
     /// A network allowlist: not built for this backend.
     #[error(
-        "a network allowlist (--allow-net) is not supported by the docker backend; use the native backend, or network none or host"
+        "a network allowlist (allow-net) is not supported by the docker backend; use the native backend, or network none or host"
     )]
     NetworkAllow,
 }
@@ -630,7 +630,7 @@ mod tests {
         let mut p = policy();
         p.network = Network::Allow(vec!["example.org:443".into()]);
         let err = container_config(&p, &command(), &options()).unwrap_err();
-        assert!(err.to_string().contains("--allow-net"), "{err}");
+        assert!(err.to_string().contains("allow-net"), "{err}");
         p.network = Network::Host;
         let t = container_config(&p, &command(), &options()).unwrap();
         assert_eq!(t.config["HostConfig"]["NetworkMode"], "host");
