@@ -340,6 +340,49 @@ fn script_cannot_survive_install() {
     );
 }
 
+#[test]
+fn script_cannot_survive_an_interrupted_docker_run() {
+    // A container is not in sandboxpm's process group: Ctrl-C or SIGTERM reaches sandboxpm only,
+    // which must kill the container rather than leave it running.
+    if !require(
+        identities().contains(&Identity::Root) && backend_available("docker"),
+        "the docker backend is unavailable here (tested as root)",
+    ) {
+        return;
+    }
+    let f = Fixture::new(&Identity::Root);
+    let mut child = f
+        .command(&[
+            "exec",
+            "--backend",
+            "docker",
+            "--",
+            "sh",
+            "-c",
+            "echo started > src/started-marker; sleep 3; echo late > src/late-marker",
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = f.project.join("src/started-marker");
+    for _ in 0..100 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(started.exists(), "the control did not run");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status}");
+    std::thread::sleep(Duration::from_millis(4000));
+    assert!(
+        !f.project.join("src/late-marker").exists(),
+        "the container outlived sandboxpm"
+    );
+}
+
 fn spawn_victim(f: &Fixture) -> std::process::Child {
     let mut c = match &f.identity {
         Identity::Root => std::process::Command::new("sleep"),

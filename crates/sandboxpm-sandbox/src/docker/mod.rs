@@ -35,6 +35,7 @@ use std::ffi::CString;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 pub use client::{Client, ClientError, Demux, StreamKind};
@@ -200,18 +201,25 @@ impl Container<'_> {
             return Err(start_error(err));
         }
 
+        // Ctrl-C reaches sandboxpm, not the container (it is not in our process group): the
+        // container is killed on the way out instead of being left to run.
+        let _signals = SignalGuard::install();
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut timed_out = false;
+        let mut interrupted = 0;
         let mut grace_end = None;
         let mut demux = Demux::default();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let now = Instant::now();
-            if !timed_out && deadline.is_some_and(|d| now >= d) {
-                timed_out = true;
-                grace_end = Some(now + KILL_GRACE);
-                // A container that already stopped answers 409; the stream then ends anyway.
-                let _ = client.request("POST", &self.path("kill?signal=KILL"), None);
+            if grace_end.is_none() {
+                interrupted = INTERRUPTED.load(Ordering::SeqCst);
+                timed_out = deadline.is_some_and(|d| now >= d);
+                if timed_out || interrupted != 0 {
+                    grace_end = Some(now + KILL_GRACE);
+                    // A container that already stopped answers 409; the stream ends anyway.
+                    let _ = client.request("POST", &self.path("kill?signal=KILL"), None);
+                }
             }
             if grace_end.is_some_and(|g| now >= g) {
                 break;
@@ -248,33 +256,40 @@ impl Container<'_> {
                 Err(e) => return Err(setup(format!("reading the container's output: {e}"))),
             }
         }
-        let status =
-            if timed_out {
-                // The status of a killed container is 137; the contract says 124.
-                None
-            } else {
-                let response = wait
-                    .finish()
-                    .and_then(|r| r.json("POST /containers/wait"))
-                    .map_err(setup)?;
-                if let Some(message) = response["Error"]["Message"]
-                    .as_str()
-                    .filter(|m| !m.is_empty())
-                {
-                    return Err(setup(format!("waiting for the container: {message}")));
-                }
-                Some(response["StatusCode"].as_i64().ok_or_else(|| {
-                    setup(format!("the daemon reported no exit status: {response}"))
-                })?)
-            };
-        Ok(Outcome {
+        let code = if interrupted != 0 {
+            // As if the signal had ended the command.
+            128 + interrupted
+        } else if timed_out {
+            // A killed container's status is 137; the contract says 124.
+            124
+        } else {
             // The daemon reports a signal as 128 + N, as the shell does.
-            code: status.map_or(124, |s| s.clamp(0, 255) as i32),
+            exit_status(wait)?.clamp(0, 255) as i32
+        };
+        Ok(Outcome {
+            code,
             timed_out,
             backend: Backend::Docker,
             blocked: Vec::new(),
         })
     }
+}
+
+/// The exit status the daemon reports once the container has stopped.
+fn exit_status(wait: client::Pending) -> Result<i64, Error> {
+    let response = wait
+        .finish()
+        .and_then(|r| r.json("POST /containers/wait"))
+        .map_err(setup)?;
+    if let Some(message) = response["Error"]["Message"]
+        .as_str()
+        .filter(|m| !m.is_empty())
+    {
+        return Err(setup(format!("waiting for the container: {message}")));
+    }
+    response["StatusCode"]
+        .as_i64()
+        .ok_or_else(|| setup(format!("the daemon reported no exit status: {response}")))
 }
 
 impl Drop for Container<'_> {
@@ -285,6 +300,59 @@ impl Drop for Container<'_> {
             &format!("/containers/{}?force=1&v=1", self.id),
             None,
         );
+    }
+}
+
+/// The signal (SIGINT, SIGTERM, SIGHUP) that asked sandboxpm to stop during a run, or 0.
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    INTERRUPTED.store(signal, Ordering::SeqCst);
+}
+
+/// Catches the signals that would end sandboxpm (and orphan the container) while a container
+/// runs; the previous dispositions come back when dropped. Without `SA_RESTART`, a blocking read
+/// of the output stream returns `EINTR`, so the runner sees the flag at once. A signal that was
+/// ignored (a background job's SIGINT) stays ignored.
+struct SignalGuard {
+    previous: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+impl SignalGuard {
+    const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+    fn install() -> SignalGuard {
+        INTERRUPTED.store(0, Ordering::SeqCst);
+        let mut previous = Vec::new();
+        for signal in Self::SIGNALS {
+            // SAFETY: a zeroed sigaction is valid (empty mask, no flags); the handler only stores
+            // to an atomic; every pointer is valid for the call.
+            unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, std::ptr::null(), &mut old) != 0
+                    || old.sa_sigaction == libc::SIG_IGN
+                {
+                    continue;
+                }
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+                libc::sigemptyset(&mut action.sa_mask);
+                if libc::sigaction(signal, &action, std::ptr::null_mut()) == 0 {
+                    previous.push((signal, old));
+                }
+            }
+        }
+        SignalGuard { previous }
+    }
+}
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        for (signal, old) in &self.previous {
+            // SAFETY: restoring a disposition that sigaction itself returned.
+            unsafe { libc::sigaction(*signal, old, std::ptr::null_mut()) };
+        }
     }
 }
 
@@ -426,7 +494,8 @@ pub fn guarantees() -> (Vec<&'static str>, Vec<&'static str>) {
             "network allowlists (`--allow-net`): refused; only network none or host",
             "no Landlock layer: the mounts alone enforce the file-system policy",
             "host mounts below a read-only grant are not visible inside (Docker < 25 cannot make them read-only)",
-            "if sandboxpm itself is killed, the container runs until its command ends (no timeout), then the daemon removes it",
+            "if sandboxpm itself is killed with SIGKILL, the container runs until its command ends \
+             (no timeout), then the daemon removes it (SIGINT, SIGTERM and SIGHUP kill it first)",
             "without a tini-compatible init on the host (docker-init, tini) the command is pid 1, \
              and signals it has no handler for are ignored when sent from inside",
             "/sys is the daemon's read-only sysfs (hardware details visible)",
