@@ -383,6 +383,31 @@ fn script_cannot_survive_an_interrupted_docker_run() {
     );
 }
 
+#[test]
+fn docker_creates_no_ghost_file_for_a_dangling_denied_symlink() {
+    // `.env.local -> missing` matches the `**/.env*` deny. The daemon mounts over what a mount
+    // point resolves to and creates it when missing, which here is on the host, in the project.
+    // (Docker only: the native backend currently refuses to run with such a link.)
+    if !require(
+        identities().contains(&Identity::Root) && backend_available("docker"),
+        "the docker backend is unavailable here (tested as root)",
+    ) {
+        return;
+    }
+    let f = Fixture::new(&Identity::Root);
+    std::os::unix::fs::symlink("missing-target", f.project.join(".env.local")).unwrap();
+    std::os::unix::fs::symlink(
+        f.project.join("gone/missing"),
+        f.project.join("config/.env.abs"),
+    )
+    .unwrap();
+    let out = f.exec("docker", &[], &["sh", "-c", CONTROL]);
+    assert_control_ran(&out, "docker");
+    assert_no_secret(&out, "docker");
+    assert!(!f.project.join("missing-target").exists(), "ghost file");
+    assert!(!f.project.join("gone").exists(), "ghost directory");
+}
+
 fn spawn_victim(f: &Fixture) -> std::process::Child {
     let mut c = match &f.identity {
         Identity::Root => std::process::Command::new("sleep"),
