@@ -191,10 +191,5 @@ pub fn is_executable(path: &Path) -> bool {
 }
 
 fn docker() -> Option<(PathBuf, bool)> {
-    let socket = ["/var/run/docker.sock", "/run/docker.sock"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())?;
-    let alive = std::os::unix::net::UnixStream::connect(&socket).is_ok();
-    Some((socket, alive))
+    crate::docker::probe()
 }

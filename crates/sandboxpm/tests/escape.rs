@@ -1,7 +1,8 @@
 //! The escape suite: one test per attack, each run against the real binary with every Linux
-//! backend (`native`, `landlock`), as root and as an unprivileged user. Every run asserts that no
-//! planted secret appears in any output, that the host is unchanged, and that the control at the
-//! end of the attack script (ordinary work in the same sandbox) succeeded.
+//! backend (`native`, `landlock`, and `docker` as root only), as root and as an unprivileged
+//! user. Every run asserts that no planted secret appears in any output, that the host is
+//! unchanged, and that the control at the end of the attack script (ordinary work in the same
+//! sandbox) succeeded.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -277,6 +278,37 @@ PY"#
     });
 }
 
+#[test]
+fn docker_backend_refuses_a_user_who_cannot_reach_the_daemon() {
+    // The docker backend runs as root only in this suite (see `sandboxes`): a user outside the
+    // docker group must get a clear refusal, never an unconfined run.
+    let Some(user) = identities().into_iter().find(|i| *i != Identity::Root) else {
+        require(
+            false,
+            "no unprivileged identity to test the docker refusal with",
+        );
+        return;
+    };
+    if !require(
+        backend_available("docker"),
+        "the docker backend is unavailable here",
+    ) {
+        return;
+    }
+    let f = Fixture::new(&user);
+    let out = f.exec("docker", &[], &["sh", "-c", "echo COMMAND_RAN"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(125), "{t}");
+    assert!(!t.contains("COMMAND_RAN"), "{t}");
+    assert!(
+        t.contains(
+            "cannot reach the Docker daemon at /var/run/docker.sock: permission denied; \
+             add the user to the docker group"
+        ),
+        "{t}"
+    );
+}
+
 // ---- processes -------------------------------------------------------------------------------
 
 #[test]
@@ -306,6 +338,74 @@ fn script_cannot_survive_install() {
             );
         },
     );
+}
+
+#[test]
+fn script_cannot_survive_an_interrupted_docker_run() {
+    // A container is not in sandboxpm's process group: Ctrl-C or SIGTERM reaches sandboxpm only,
+    // which must kill the container rather than leave it running.
+    if !require(
+        identities().contains(&Identity::Root) && backend_available("docker"),
+        "the docker backend is unavailable here (tested as root)",
+    ) {
+        return;
+    }
+    let f = Fixture::new(&Identity::Root);
+    let mut child = f
+        .command(&[
+            "exec",
+            "--backend",
+            "docker",
+            "--",
+            "sh",
+            "-c",
+            "echo started > src/started-marker; sleep 3; echo late > src/late-marker",
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = f.project.join("src/started-marker");
+    for _ in 0..100 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(started.exists(), "the control did not run");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status}");
+    std::thread::sleep(Duration::from_millis(4000));
+    assert!(
+        !f.project.join("src/late-marker").exists(),
+        "the container outlived sandboxpm"
+    );
+}
+
+#[test]
+fn docker_creates_no_ghost_file_for_a_dangling_denied_symlink() {
+    // `.env.local -> missing` matches the `**/.env*` deny. The daemon mounts over what a mount
+    // point resolves to and creates it when missing, which here is on the host, in the project.
+    // (Docker only: the native backend currently refuses to run with such a link.)
+    if !require(
+        identities().contains(&Identity::Root) && backend_available("docker"),
+        "the docker backend is unavailable here (tested as root)",
+    ) {
+        return;
+    }
+    let f = Fixture::new(&Identity::Root);
+    std::os::unix::fs::symlink("missing-target", f.project.join(".env.local")).unwrap();
+    std::os::unix::fs::symlink(
+        f.project.join("gone/missing"),
+        f.project.join("config/.env.abs"),
+    )
+    .unwrap();
+    let out = f.exec("docker", &[], &["sh", "-c", CONTROL]);
+    assert_control_ran(&out, "docker");
+    assert_no_secret(&out, "docker");
+    assert!(!f.project.join("missing-target").exists(), "ghost file");
+    assert!(!f.project.join("gone").exists(), "ghost directory");
 }
 
 fn spawn_victim(f: &Fixture) -> std::process::Child {

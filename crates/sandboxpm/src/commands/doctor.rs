@@ -35,7 +35,7 @@ pub fn doctor(json: bool) -> anyhow::Result<u8> {
     }
     match &report.docker {
         Some((socket, alive)) => println!(
-            "docker:            {} ({}; backend not built yet)",
+            "docker:            {} ({})",
             socket.display(),
             if *alive {
                 "daemon answering"

@@ -163,6 +163,8 @@ pub fn backend_available(backend: &str) -> bool {
     match backend {
         "native" => report["user_namespaces"].get("Ok").is_some(),
         "landlock" => report["landlock_abi"].as_i64().unwrap_or(0) > 0,
+        // [socket, daemon answering a ping]
+        "docker" => report["docker"][1].as_bool().unwrap_or(false),
         _ => false,
     }
 }
@@ -379,14 +381,26 @@ pub fn attack(script: &str) {
 
 /// Every (backend, identity) pair an attack runs under: each Linux backend this machine can
 /// run (or a failure under `SANDBOXPM_SANDBOX_MUST_WORK=1`), as root and as the test user.
+///
+/// `docker` runs as root only: the daemon's socket belongs to root and the docker group, and
+/// membership of that group is root-equivalent, so the test user is not given it (the backend
+/// then refuses with a clear error, tested in `escape.rs`).
 pub fn sandboxes() -> Vec<(&'static str, Identity)> {
     let mut out = Vec::new();
-    for backend in ["native", "landlock"] {
+    for backend in ["native", "landlock", "docker"] {
+        let mut who = identities();
+        if backend == "docker" {
+            who.retain(|i| *i == Identity::Root);
+            if who.is_empty() {
+                eprintln!("skipping the docker backend: it is tested as root only");
+                continue;
+            }
+        }
         if require(
             backend_available(backend),
             &format!("the {backend} backend is unavailable here"),
         ) {
-            out.extend(identities().into_iter().map(|identity| (backend, identity)));
+            out.extend(who.into_iter().map(|identity| (backend, identity)));
         }
     }
     out
