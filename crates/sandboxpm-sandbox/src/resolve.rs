@@ -207,6 +207,22 @@ pub fn resolve(policy: &Policy, ctx: &ResolveContext) -> Result<ResolvedPolicy, 
         for entry in list {
             let paths = expand(entry, ctx, &mut notes)?;
             for path in paths {
+                if is_dangling(&path) {
+                    // A dangling link hides nothing, and covering it would make a backend create
+                    // its target. Writing through it could create that target, though: for a
+                    // write-deny, both the link and its target are treated as missing paths.
+                    if !is_read {
+                        missing_write.push((path.clone(), entry.clone()));
+                        if let (Ok(text), Some(dir)) = (std::fs::read_link(&path), path.parent()) {
+                            missing_write.push((lexical_join(dir, &text), entry.clone()));
+                        }
+                    }
+                    unenforced.push(Unenforced {
+                        path,
+                        reason: "a dangling symlink",
+                    });
+                    continue;
+                }
                 let Some(kind) = kind_of(&path) else {
                     if !is_read {
                         missing_write.push((path.clone(), entry.clone()));
@@ -316,7 +332,14 @@ pub fn resolve(policy: &Policy, ctx: &ResolveContext) -> Result<ResolvedPolicy, 
         let Some(grant) = resolved.covering_grant(&ancestor) else {
             continue;
         };
-        if grant.access != Access::Write || grant.path == ancestor {
+        if grant.access != Access::Write {
+            continue;
+        }
+        if grant.path == ancestor {
+            resolved.unenforced.push(Unenforced {
+                path,
+                reason: "could be created: its nearest existing directory is a writable grant",
+            });
             continue;
         }
         if resolved
@@ -533,6 +556,25 @@ fn kind_of(path: &Path) -> Option<EntryKind> {
     })
 }
 
+fn is_dangling(path: &Path) -> bool {
+    is_symlink(path) && std::fs::metadata(path).is_err()
+}
+
+/// `dir/rel` with `.` and `..` applied to the text only (the link target may not exist).
+fn lexical_join(dir: &Path, rel: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in dir.join(rel).components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn is_symlink(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
@@ -643,6 +685,45 @@ mod tests {
         );
         // Resolution never creates anything.
         assert!(!f.ctx.cwd.join("missing-secret").exists());
+    }
+
+    #[test]
+    fn dangling_symlinks_hide_nothing_but_cannot_be_written_through() {
+        let f = fixture();
+        std::os::unix::fs::symlink("missing-target", f.ctx.cwd.join(".env.local")).unwrap();
+        fs::create_dir_all(f.ctx.cwd.join(".git")).unwrap();
+        std::os::unix::fs::symlink("../hooks-elsewhere", f.ctx.cwd.join(".git/hooks")).unwrap();
+        let policy = Policy {
+            write: vec![".".into()],
+            deny_read: vec!["**/.env*".into()],
+            deny_write: vec![".git/hooks".into()],
+            ..Policy::default()
+        };
+        let r = resolve(&policy, &f.ctx).unwrap();
+        assert!(
+            !paths(&r.deny_read).contains(&f.ctx.cwd.join(".env.local")),
+            "{:?}",
+            r.deny_read
+        );
+        // The link's directory is read-only (the link cannot be replaced), and so is the
+        // nearest existing ancestor of its target, where `hooks-elsewhere` would be created.
+        let write_denied = paths(&r.deny_write);
+        assert!(
+            write_denied.contains(&f.ctx.cwd.join(".git")),
+            "{write_denied:?}"
+        );
+        // Its target would be created in the project root, the writable grant itself: that
+        // cannot be prevented without creating it, and is reported.
+        assert!(
+            r.unenforced
+                .iter()
+                .any(|u| u.path == f.ctx.cwd.join("hooks-elsewhere")
+                    && u.reason.starts_with("could be created")),
+            "{:?}",
+            r.unenforced
+        );
+        assert!(!f.ctx.cwd.join("missing-target").exists());
+        assert!(!f.ctx.cwd.join("hooks-elsewhere").exists());
     }
 
     #[test]

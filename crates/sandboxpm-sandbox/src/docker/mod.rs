@@ -112,7 +112,6 @@ pub fn run(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> {
 
     let scratch =
         Scratch::new().map_err(|e| setup(format!("creating a scratch directory: {e}")))?;
-    let policy = &without_dangling_denies(policy);
     let init = find_init(policy);
     let options = config::Options {
         uid,
@@ -153,21 +152,6 @@ pub fn run(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> {
     drop(container);
     drop(scratch);
     outcome
-}
-
-/// The policy without denies on dangling symlinks (`.env.local -> missing`). The daemon mounts
-/// over what a symlinked mount point resolves to, and creates it when it is missing: on the host,
-/// inside the project. A dangling link hides nothing, so it is left alone; a link whose target
-/// exists is denied along with that target by resolution.
-fn without_dangling_denies(policy: &ResolvedPolicy) -> ResolvedPolicy {
-    let dangling = |p: &Path| {
-        std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
-            && std::fs::metadata(p).is_err()
-    };
-    let mut policy = policy.clone();
-    policy.deny_read.retain(|d| !dangling(&d.path));
-    policy.deny_write.retain(|d| !dangling(&d.path));
-    policy
 }
 
 /// Where a tini-compatible init is commonly installed (Debian's docker.io and tini packages,
