@@ -124,7 +124,7 @@ impl ScriptExecutor for SandboxRunner {
             exe: self.exe.clone(),
             source,
         };
-        let mut child = match cmd.spawn() {
+        let child = match cmd.spawn() {
             Ok(child) => child,
             Err(source) => {
                 // The helper never ran, so nothing else removes the request (it holds the
@@ -135,22 +135,58 @@ impl ScriptExecutor for SandboxRunner {
                 return Err(spawn_error(source));
             }
         };
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let ((stdout, cut_out), (stderr, cut_err)) = std::thread::scope(|s| {
-            let out = s.spawn(|| read_tail(stdout));
-            let err = read_tail(stderr);
-            (out.join().unwrap_or_default(), err)
-        });
-        let status = child.wait().map_err(spawn_error)?;
-        Ok(ScriptOutcome {
-            code: exit_code(status),
-            stdout,
-            stderr,
-            truncated: cut_out || cut_err,
-            duration: started.elapsed(),
-        })
+        collect(child, started).map_err(spawn_error)
     }
+}
+
+/// Runs scripts with no sandbox at all: only ever chosen by a person, on a terminal, after two
+/// confirmations, when no backend can start (DESIGN.md, "Security model"). The environment is
+/// still the policy's (npm's lifecycle variables, not the caller's secrets), but the script sees
+/// the real home directory, network and files.
+#[derive(Debug, Clone, Default)]
+pub struct UnsandboxedRunner;
+
+impl ScriptExecutor for UnsandboxedRunner {
+    fn execute(
+        &self,
+        policy: &ResolvedPolicy,
+        script: &str,
+    ) -> Result<ScriptOutcome, ScriptsError> {
+        let mut cmd = std::process::Command::new(SHELL);
+        cmd.args(["-c", script])
+            .current_dir(&policy.cwd)
+            .env_clear()
+            .envs(&policy.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let spawn_error = |source| ScriptsError::Spawn {
+            exe: PathBuf::from(SHELL),
+            source,
+        };
+        let started = Instant::now();
+        let child = cmd.spawn().map_err(spawn_error)?;
+        collect(child, started).map_err(spawn_error)
+    }
+}
+
+/// Reads a child's output (the tail of it) and waits for it.
+fn collect(mut child: std::process::Child, started: Instant) -> std::io::Result<ScriptOutcome> {
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let ((stdout, cut_out), (stderr, cut_err)) = std::thread::scope(|s| {
+        let out = s.spawn(|| read_tail(stdout));
+        let err = read_tail(stderr);
+        (out.join().unwrap_or_default(), err)
+    });
+    let status = child.wait()?;
+    Ok(ScriptOutcome {
+        code: exit_code(status),
+        stdout,
+        stderr,
+        truncated: cut_out || cut_err,
+        duration: started.elapsed(),
+    })
 }
 
 /// Runs `script` with `sh -c` under `policy` through `<exe> sandbox-helper`, request files in

@@ -568,11 +568,19 @@ fn packument_json(state: &State, name: &str) -> Option<Value> {
             }
             abbreviated.insert(
                 "dist".into(),
-                json!({
-                    "tarball": format!("{}{}", state.tarball_base, &FixtureRegistry::tarball_path(name, version)[1..]),
-                    "integrity": v.integrity,
-                    "shasum": v.shasum,
-                }),
+                {
+                    // An empty hash is left out, as old registry entries (sha1 only) and
+                    // some private registries (nothing) do.
+                    let mut dist = json!({
+                        "tarball": format!("{}{}", state.tarball_base, &FixtureRegistry::tarball_path(name, version)[1..]),
+                    });
+                    for (key, value) in [("integrity", &v.integrity), ("shasum", &v.shasum)] {
+                        if !value.is_empty() {
+                            dist[key] = Value::String(value.clone());
+                        }
+                    }
+                    dist
+                },
             );
             (version.clone(), Value::Object(abbreviated))
         })

@@ -178,3 +178,134 @@ fn without_namespaces_and_landlock_nothing_runs() {
         );
     }
 }
+
+/// A project whose one dependency has an approved postinstall that writes `built.txt` into its
+/// package directory, served by a loopback registry.
+struct ScriptProject {
+    _dir: tempfile::TempDir,
+    root: std::path::PathBuf,
+    env: Vec<(String, String)>,
+    _registry: sandboxpm_test_support::FixtureRegistry,
+}
+
+impl ScriptProject {
+    fn new(on_warn: &str) -> ScriptProject {
+        let registry = sandboxpm_test_support::FixtureRegistry::start().unwrap();
+        let pkg = sandboxpm_test_support::PackageBuilder::new("builds", "1.0.0")
+            .script("postinstall", "echo BUILT > built.txt")
+            .file("index.js", "")
+            .build()
+            .unwrap();
+        registry.add(&pkg);
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("app");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(
+            root.join("package.json"),
+            r#"{"name":"app","dependencies":{"builds":"1.0.0"}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            root.join(".sandboxpmrc"),
+            format!(r#"{{"whitelist":["builds@1.0.0"],"policies":{{"onWarn":"{on_warn}"}}}}"#),
+        )
+        .unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let env = vec![
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            ("HOME".into(), home.to_string_lossy().into_owned()),
+            (
+                "SANDBOXPM_HOME".into(),
+                dir.path().join("spm").to_string_lossy().into_owned(),
+            ),
+            ("npm_config_registry".into(), registry.url()),
+            (
+                "npm_config_userconfig".into(),
+                home.join("none").to_string_lossy().into_owned(),
+            ),
+        ];
+        ScriptProject {
+            _dir: dir,
+            root,
+            env,
+            _registry: registry,
+        }
+    }
+
+    fn built(&self) -> bool {
+        self.root
+            .join("node_modules/.sandboxpm/builds@1.0.0/node_modules/builds/built.txt")
+            .exists()
+    }
+
+    /// `sandboxpm install` behind `wrapper` (program and leading arguments).
+    fn install(&self, wrapper: &[&str]) -> std::process::Output {
+        let mut cmd = std::process::Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..])
+            .current_dir(&self.root)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
+        cmd.output().unwrap()
+    }
+}
+
+#[test]
+fn install_scripts_in_a_degraded_sandbox_are_a_warn_event() {
+    if !require(
+        backend_available("landlock"),
+        "Landlock is unavailable here",
+    ) {
+        return;
+    }
+    let bin = binary().to_string_lossy().into_owned();
+    let script = format!("echo 0 > /proc/sys/user/max_user_namespaces && exec '{bin}' install");
+    let wrapper = ["unshare", "--user", "--map-root-user", "sh", "-c", &script];
+
+    // Default `prompt`, no terminal: the install stops before the script runs, saying why.
+    let p = ScriptProject::new("prompt");
+    let out = p.install(&wrapper);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("degraded"), "{}", text(&out));
+    assert!(text(&out).contains("policies.onWarn"), "{}", text(&out));
+    assert!(!p.built(), "the script ran despite the warn event");
+
+    // `continue`: the script runs in the degraded sandbox, and the user is told.
+    let p = ScriptProject::new("continue");
+    let out = p.install(&wrapper);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("degraded"), "{}", text(&out));
+    assert!(p.built(), "{}", text(&out));
+
+    // Control: with user namespaces, no warning at all.
+    let p = ScriptProject::new("abort");
+    let out = p.install(&[&bin, "install"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("degraded"), "{}", text(&out));
+    assert!(p.built());
+}
+
+#[test]
+fn install_scripts_never_run_unsandboxed_without_a_terminal() {
+    let p = ScriptProject::new("continue");
+    let wrapper_file = p.root.parent().unwrap().join("no-isolation.py");
+    std::fs::write(&wrapper_file, NO_ISOLATION).unwrap();
+    let bin = binary().to_string_lossy().into_owned();
+    let wrapper = ["python3", &wrapper_file.to_string_lossy(), &bin, "install"];
+    let out = p.install(&wrapper);
+    assert!(!out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("no sandbox backend can start"), "{t}");
+    assert!(
+        t.contains("builds@1.0.0 postinstall: echo BUILT > built.txt"),
+        "{t}"
+    );
+    assert!(!p.built(), "the script ran unsandboxed");
+    // The package itself is installed: only its script waits.
+    assert!(
+        p.root
+            .join("node_modules/.sandboxpm/builds@1.0.0/node_modules/builds/index.js")
+            .exists()
+    );
+}

@@ -541,3 +541,59 @@ fn an_unchanged_install_takes_the_shortcut_and_any_change_undoes_it() {
         text(&settled)
     );
 }
+
+#[test]
+fn weak_integrity_is_a_warn_event_decided_before_extraction() {
+    let registry = FixtureRegistry::start().unwrap();
+    let mut old = PackageBuilder::new("old", "1.0.0")
+        .file("index.js", "module.exports = 'old';\n")
+        .build()
+        .unwrap();
+    old.integrity = String::new(); // sha1 only, like packages published before 2017
+    registry.add(&old);
+    let mut tampered = PackageBuilder::new("tampered-old", "1.0.0")
+        .file("index.js", "module.exports = 'x';\n")
+        .build()
+        .unwrap();
+    tampered.integrity = String::new();
+    registry.add(&tampered);
+    registry.tamper_tarball("tampered-old", "1.0.0");
+
+    // Default `prompt`, no terminal: stops, having extracted nothing.
+    let p = Project::new(r#"{"name":"app","dependencies":{"old":"1.0.0"}}"#);
+    let out = p.install(&registry.url(), &[]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("old@1.0.0 (sha1 only)"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("policies.onWarn"), "{}", text(&out));
+    assert!(!p.root.join("node_modules/old").exists());
+    assert_eq!(p.store_files(), 0, "something reached the store");
+
+    // `continue`: installed, with the warning, and the sha1 was still checked.
+    std::fs::write(
+        p.root.join(".sandboxpmrc"),
+        r#"{"policies":{"onWarn":"continue"}}"#,
+    )
+    .unwrap();
+    let out = p.install(&registry.url(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("warning:"), "{}", text(&out));
+    assert!(p.root.join("node_modules/old/index.js").exists());
+
+    let q = Project::new(r#"{"name":"app","dependencies":{"tampered-old":"1.0.0"}}"#);
+    std::fs::write(
+        q.root.join(".sandboxpmrc"),
+        r#"{"policies":{"onWarn":"continue"}}"#,
+    )
+    .unwrap();
+    let out = q.install(&registry.url(), &[]);
+    assert!(
+        !out.status.success(),
+        "a tarball failing its sha1 was installed"
+    );
+    assert!(text(&out).contains("tampered-old@1.0.0"), "{}", text(&out));
+    assert!(!q.root.join("node_modules/tampered-old").exists());
+}

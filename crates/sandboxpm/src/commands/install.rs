@@ -19,7 +19,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use sandboxpm_config::{Config, Credential, LoadOptions, RegistryFallback};
 use sandboxpm_linker::{LinkOptions, LinkPlan, PackageContents, PlannedPackage};
 use sandboxpm_npm::{
-    DependencySection, LOCKFILE_NAME, Lockfile, PackageJson, Platform, Version,
+    DependencySection, LOCKFILE_NAME, Lockfile, PackageJson, Platform, Verifier, Version,
     normalize_manifest_path,
 };
 use sandboxpm_registry::{Auth, ClientOptions, NetworkMode, Registry, RegistryClient};
@@ -242,6 +242,33 @@ async fn run(
         ));
     }
 
+    // A tarball that can only be checked against sha1, or not at all, is a warn event, decided
+    // before anything of it is downloaded or extracted.
+    let weak: Vec<String> = graph
+        .packages
+        .values()
+        .filter(|p| p.integrity.as_ref().is_none_or(|i| i.is_weak()))
+        .map(|p| {
+            let how = if p.integrity.is_some() {
+                "sha1 only"
+            } else {
+                "no integrity"
+            };
+            format!("{} ({how})", p.key())
+        })
+        .collect();
+    if !weak.is_empty() {
+        super::events::on_warn(
+            config.sandboxpm.on_warn,
+            &format!(
+                "{} package(s) cannot be verified with SHA-512 by their registry metadata: {}",
+                weak.len(),
+                weak.join(", ")
+            ),
+            options.silent || options.json,
+        )?;
+    }
+
     // Fetch what the store lacks, verifying each tarball before a single entry is extracted.
     let store =
         Arc::new(Store::open(&config.paths.store_dir).with_context(|| {
@@ -372,6 +399,14 @@ async fn fetch(
         .await
         .with_context(|| format!("downloading {key}"))?;
     downloaded.fetch_add(1, Ordering::Relaxed);
+    if sha512.is_none() {
+        // What can be checked (sha1) is, before extraction; the user accepted the rest.
+        let mut verifier = Verifier::new(package.integrity.as_ref());
+        verifier.update(&bytes);
+        verifier
+            .finish()
+            .with_context(|| format!("{key}: the tarball does not match its integrity"))?;
+    }
     let adding = Arc::clone(store);
     let index = tokio::task::spawn_blocking(move || match sha512 {
         Some(digest) => adding.add_tarball(&bytes, &digest, &ExtractLimits::default()),

@@ -2,6 +2,7 @@
 
 mod add;
 mod doctor;
+mod events;
 mod exec;
 mod install;
 mod install_state;

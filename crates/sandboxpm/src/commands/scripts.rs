@@ -8,11 +8,11 @@ use std::path::Path;
 use anyhow::Context;
 use sandboxpm_config::Config;
 use sandboxpm_npm::PackageJson;
-use sandboxpm_sandbox::ResolveContext;
+use sandboxpm_sandbox::{Backend, ResolveContext};
 use sandboxpm_scripts::{
     Decision, InstalledPackage, Prompt, Reason, RunEvent, SandboxRunner, ScriptContext,
-    ScriptsError, Toolchain, approve, discover_all, helper_backend, is_interactive, prepare_job,
-    run_all, script_levels,
+    ScriptExecutor, ScriptsError, Toolchain, UnsandboxedRunner, approve, discover_all,
+    helper_backend, is_interactive, prepare_job, run_all, script_levels,
 };
 
 /// A package that may have install scripts, as resolved (never as its tarball claims).
@@ -151,15 +151,61 @@ pub fn run_install_scripts(
     let exe = std::env::current_exe().context("locating the sandboxpm binary")?;
     let mut runner = SandboxRunner::new(&exe, &sandboxpm_sandbox::helper::request_dir());
     runner.backend = helper_backend(config.sandboxpm.backend);
+    // A sandbox weaker than the default is a warn event; none at all needs two confirmations.
+    let unsandboxed = match availability(runner.backend) {
+        Availability::Full => false,
+        Availability::Degraded(message) => {
+            super::events::on_warn(config.sandboxpm.on_warn, &message, say.quiet)?;
+            false
+        }
+        Availability::Nothing(why) => {
+            let scripts: Vec<String> = jobs
+                .values()
+                .flat_map(|job| {
+                    job.scripts
+                        .iter()
+                        .map(|s| format!("{} {}: {}", job.package, s.event.name(), s.command))
+                })
+                .collect();
+            let refusal = || {
+                anyhow::anyhow!(
+                    "no sandbox backend can start here ({why}), and install scripts never run \
+                     unsandboxed without two confirmations on a terminal; not run:\n  {}\n\
+                     (`sandboxpm doctor` explains what is missing)",
+                    scripts.join("\n  ")
+                )
+            };
+            if !is_interactive() {
+                return Err(refusal());
+            }
+            let stdin = std::io::stdin();
+            let home = std::env::var("HOME").unwrap_or_else(|_| "~".into());
+            if !confirm_unsandboxed(
+                &mut stdin.lock(),
+                &mut std::io::stderr(),
+                &why,
+                &home,
+                &scripts,
+            )? {
+                return Err(refusal());
+            }
+            true
+        }
+    };
     let quiet = say.quiet;
     // SANDBOXPM_SCRIPT_OUTPUT=1 shows every script's output, like npm's --foreground-scripts.
     let show_output = std::env::var_os("SANDBOXPM_SCRIPT_OUTPUT").is_some_and(|v| v == "1");
     let progress = move |event: &RunEvent<'_>| match event {
         RunEvent::Started { job, script } if !quiet => {
             eprintln!(
-                "running {} {} (sandboxed): {}",
+                "running {} {} ({}): {}",
                 job.package,
                 script.event.name(),
+                if unsandboxed {
+                    "UNSANDBOXED"
+                } else {
+                    "sandboxed"
+                },
                 script.command
             );
         }
@@ -191,7 +237,12 @@ pub fn run_install_scripts(
         }
         _ => {}
     };
-    let report = run_all(&runner, &levels, &jobs, &progress);
+    let executor: &dyn ScriptExecutor = if unsandboxed {
+        &UnsandboxedRunner
+    } else {
+        &runner
+    };
+    let report = run_all(executor, &levels, &jobs, &progress);
     let mut blocked = Vec::new();
     for run in &report.runs {
         if !run.decoys.is_empty() {
@@ -249,6 +300,73 @@ pub fn run_install_scripts(
     }
     report.into_result()?;
     Ok(done)
+}
+
+/// What the scripts' sandbox will be, decided before any runs.
+enum Availability {
+    /// The configured backend, or `auto`'s first choice.
+    Full,
+    /// `auto` had to fall back to something weaker: why, and what is lost.
+    Degraded(String),
+    /// Nothing can confine a script here: why.
+    Nothing(String),
+}
+
+fn availability(requested: Backend) -> Availability {
+    // An explicitly configured backend either runs or fails: no surprise to warn about.
+    if requested != Backend::Auto {
+        return Availability::Full;
+    }
+    let Err(userns) = sandboxpm_sandbox::doctor::probe_user_namespace() else {
+        return Availability::Full;
+    };
+    let report = sandboxpm_sandbox::doctor::report();
+    match report.auto {
+        Backend::Native => Availability::Full,
+        Backend::Auto => Availability::Nothing(report.auto_reason),
+        degraded => {
+            let (_, lost) = sandboxpm_sandbox::doctor::guarantees(degraded, report.landlock_abi);
+            Availability::Degraded(format!(
+                "the install scripts' sandbox is degraded: user namespaces are unavailable \
+                 ({userns}), so the `{}` backend runs them, which does not give: {}",
+                degraded.name(),
+                lost.join("; ")
+            ))
+        }
+    }
+}
+
+/// The two confirmations for running scripts without a sandbox: the first names what is
+/// exposed and wants `yes`; the second wants the word `unsandboxed`. Anything else is no.
+fn confirm_unsandboxed(
+    input: &mut dyn std::io::BufRead,
+    output: &mut dyn std::io::Write,
+    why: &str,
+    home: &str,
+    scripts: &[String],
+) -> anyhow::Result<bool> {
+    writeln!(
+        output,
+        "No sandbox backend can start on this machine: {why}.\n\
+         These install scripts would run WITHOUT a sandbox, with your full privileges: they could \
+         read {home} (~/.ssh, ~/.npmrc, ~/.aws and other credentials), use the network, and change \
+         any file you can write (shell rc files, git hooks, other projects):"
+    )?;
+    for script in scripts {
+        writeln!(output, "  {script}")?;
+    }
+    let mut ask = |question: &str, expected: &str| -> anyhow::Result<bool> {
+        write!(output, "{question}")?;
+        output.flush()?;
+        let mut line = String::new();
+        input.read_line(&mut line)?;
+        Ok(line.trim() == expected)
+    };
+    Ok(ask("Run them unsandboxed? Type `yes` to go on: ", "yes")?
+        && ask(
+            "Second confirmation: type `unsandboxed` to run them with your full privileges: ",
+            "unsandboxed",
+        )?)
 }
 
 fn done_marker(project: &Path, c: &Candidate) -> std::path::PathBuf {
@@ -365,4 +483,40 @@ pub fn command(command: crate::cli::ScriptsCommand) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_unsandboxed_needs_both_confirmations_exactly() {
+        let scripts = vec!["evil@1.0.0 postinstall: node steal.js".to_string()];
+        for (answers, expected) in [
+            ("yes\nunsandboxed\n", true),
+            ("yes\n\n", false),
+            ("y\nunsandboxed\n", false),
+            ("\n", false),
+            ("yes\nyes\n", false),
+            ("", false),
+        ] {
+            let mut out = Vec::new();
+            let go = confirm_unsandboxed(
+                &mut answers.as_bytes(),
+                &mut out,
+                "no user namespaces and no Landlock",
+                "/home/u",
+                &scripts,
+            )
+            .unwrap();
+            assert_eq!(go, expected, "{answers:?}");
+            let shown = String::from_utf8(out).unwrap();
+            assert!(
+                shown.contains("/home/u") && shown.contains("~/.ssh"),
+                "{shown}"
+            );
+            assert!(shown.contains("evil@1.0.0 postinstall: node steal.js"));
+        }
+    }
 }
