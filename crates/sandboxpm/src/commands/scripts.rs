@@ -245,6 +245,15 @@ pub fn run_install_scripts(
     let report = run_all(executor, &levels, &jobs, &progress);
     let mut blocked = Vec::new();
     for run in &report.runs {
+        // Connections the network proxy refused, as the helper reports them after the script.
+        for host in run
+            .outcome
+            .stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("sandboxpm: blocked: "))
+        {
+            blocked.push(format!("blocked: {} {}: {host}", run.key, run.event.name()));
+        }
         if !run.decoys.is_empty() {
             blocked.push(format!(
                 "blocked: {} {} read {} (decoy credentials planted in its private home)",
