@@ -214,6 +214,8 @@ async fn run(
     let client = LazyClient {
         options: client_options(config, options)?,
         client: std::sync::OnceLock::new(),
+        received: AtomicUsize::new(0),
+        live: out.live,
     };
     let client = &client;
 
@@ -288,7 +290,9 @@ async fn run(
                 async move {
                     let result = fetch(client, &store, package, &downloaded).await;
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    out.progress(&format!("fetching {n}/{total}"));
+                    if out.live {
+                        draw_progress("fetching", n, Some(total));
+                    }
                     result
                 }
             })
@@ -468,6 +472,9 @@ fn link_plan(
 struct LazyClient {
     options: ClientOptions,
     client: std::sync::OnceLock<Result<RegistryClient, String>>,
+    /// Packuments received, for the progress line (drawn only when `live`).
+    received: AtomicUsize,
+    live: bool,
 }
 
 impl LazyClient {
@@ -489,6 +496,10 @@ impl sandboxpm_resolver::PackumentSource for LazyClient {
         let client = self
             .client
             .get_or_init(|| RegistryClient::new(self.options.clone()).map_err(|e| e.to_string()));
+        if self.live {
+            let n = self.received.fetch_add(1, Ordering::Relaxed) + 1;
+            draw_progress("resolving", n, None);
+        }
         match client {
             Ok(client) => client.packument(name).await,
             // Build it again to return the typed error.
@@ -660,6 +671,7 @@ impl Output {
         }
     }
     fn progress(&self, what: &str) {
+        // (phases without a count)
         if self.live {
             eprint!("\r\x1b[2K{what}");
         }
@@ -673,5 +685,48 @@ impl Output {
         if !self.quiet {
             eprintln!("warning: {what}");
         }
+    }
+}
+
+/// One progress line on stderr: `fetching [#######.............]  523/1341`, or a running count
+/// when the total is not known yet (resolution discovers packages as it goes).
+fn draw_progress(phase: &str, done: usize, total: Option<usize>) {
+    // Redrawing costs a write per update; a few hundred per second is plenty.
+    if total.is_some_and(|t| done != t && done % 8 != 0) {
+        return;
+    }
+    eprint!("\r\x1b[2K{}", progress_line(phase, done, total));
+}
+
+fn progress_line(phase: &str, done: usize, total: Option<usize>) -> String {
+    const WIDTH: usize = 30;
+    match total {
+        Some(total) if total > 0 => {
+            let filled = (done.min(total) * WIDTH) / total;
+            format!(
+                "{phase:<9} [{}{}] {done}/{total}",
+                "#".repeat(filled),
+                ".".repeat(WIDTH - filled)
+            )
+        }
+        _ => format!("{phase:<9} {done} packages"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_line;
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(
+            progress_line("fetching", 15, Some(30)),
+            format!("fetching  [{}{}] 15/30", "#".repeat(15), ".".repeat(15))
+        );
+        assert_eq!(
+            progress_line("fetching", 30, Some(30)),
+            format!("fetching  [{}] 30/30", "#".repeat(30))
+        );
+        assert_eq!(progress_line("resolving", 7, None), "resolving 7 packages");
     }
 }
