@@ -692,7 +692,7 @@ impl Output {
 /// when the total is not known yet (resolution discovers packages as it goes).
 fn draw_progress(phase: &str, done: usize, total: Option<usize>) {
     // Redrawing costs a write per update; a few hundred per second is plenty.
-    if total.is_some_and(|t| done != t && done % 8 != 0) {
+    if total.is_some_and(|t| done != t && !done.is_multiple_of(8)) {
         return;
     }
     eprint!("\r\x1b[2K{}", progress_line(phase, done, total));
