@@ -30,3 +30,17 @@ mod server;
 pub use address::non_public_kind;
 pub use rules::{ProxyRules, RuleError};
 pub use server::{BlockReason, Blocked, MAX_CONNECTIONS, Proxy, ProxyLog};
+
+/// Environment variables that npm, pnpm, yarn, bun, pip, curl and most HTTP clients read; the
+/// backends point each of them at the proxy's address inside the sandbox.
+pub const PROXY_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "npm_config_proxy",
+    "npm_config_https_proxy",
+    "YARN_HTTP_PROXY",
+    "YARN_HTTPS_PROXY",
+    "PIP_PROXY",
+];
