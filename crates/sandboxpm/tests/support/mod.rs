@@ -163,6 +163,8 @@ pub fn backend_available(backend: &str) -> bool {
     match backend {
         "native" => report["user_namespaces"].get("Ok").is_some(),
         "landlock" => report["landlock_abi"].as_i64().unwrap_or(0) > 0,
+        // bubblewrap is installed and can create its namespaces (unprivileged here).
+        "bwrap" => report["bwrap"].is_string() && report["user_namespaces"].get("Ok").is_some(),
         _ => false,
     }
 }
@@ -381,7 +383,7 @@ pub fn attack(script: &str) {
 /// run (or a failure under `SANDBOXPM_SANDBOX_MUST_WORK=1`), as root and as the test user.
 pub fn sandboxes() -> Vec<(&'static str, Identity)> {
     let mut out = Vec::new();
-    for backend in ["native", "landlock"] {
+    for backend in ["native", "landlock", "bwrap"] {
         if require(
             backend_available(backend),
             &format!("the {backend} backend is unavailable here"),
