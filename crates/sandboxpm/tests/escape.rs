@@ -280,6 +280,36 @@ PY"#
     });
 }
 
+#[test]
+fn script_cannot_read_inherited_descriptors() {
+    // The caller's descriptor 9 is open (not close-on-exec) on a file outside the project, as a
+    // shell redirection `9< secret` would leave it.
+    for (backend, identity) in sandboxes() {
+        let f = Fixture::new(&identity);
+        let secret = std::fs::File::open(f.outside.join("secret.txt")).unwrap();
+        let script = format!("cat <&9; cat /proc/self/fd/9; ls -l /proc/self/fd/\n{CONTROL}\n");
+        let mut cmd = f.command(&["exec", "--backend", backend, "--", "sh", "-c", &script]);
+        {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::process::CommandExt;
+            let raw = secret.as_raw_fd();
+            // SAFETY: dup2 is async-signal-safe; the descriptor is open in the parent.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::dup2(raw, 9) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let out = cmd.stdin(Stdio::null()).output().unwrap();
+        let context = format!("{backend} as {}", identity.label());
+        assert_no_secret(&out, &context);
+        assert_control_ran(&out, &context);
+    }
+}
+
 // ---- processes -------------------------------------------------------------------------------
 
 #[test]

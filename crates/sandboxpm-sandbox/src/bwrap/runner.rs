@@ -25,6 +25,9 @@ use crate::proxy::{Proxy, ProxyRules};
 use crate::resolve::{EntryKind, ResolvedPolicy};
 use crate::{Backend, Command, Error, Outcome, seccomp};
 
+/// `close_range(2)` flag: mark close-on-exec instead of closing.
+const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+
 // The seccomp program is handed over as the kernel's `struct sock_filter` array.
 const _: () = assert!(size_of::<bpf::Insn>() == 8);
 
@@ -102,6 +105,9 @@ pub(crate) fn run(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Err
         placed.push(dup_to(*from, *to)?);
     }
     let numbers: Vec<i32> = sources.iter().map(|(_, to)| *to).collect();
+    // Everything open at the fork lies below this (ours included; std's own pipe is
+    // close-on-exec already).
+    let end = numbers.iter().copied().max().unwrap_or(fds.first) + 1;
     let limits = rlimits(&policy.limits);
 
     let mut command = std::process::Command::new(&bwrap);
@@ -111,9 +117,21 @@ pub(crate) fn run(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Err
         .arg("--")
         .args(&t.command)
         .env_clear();
-    // Runs between fork and exec: only fcntl and setrlimit, which are async-signal-safe, on data
-    // captured before the fork.
+    // Runs between fork and exec: only close_range, fcntl and setrlimit, which are
+    // async-signal-safe, on data captured before the fork.
     let before_exec = move || -> io::Result<()> {
+        // bubblewrap passes every descriptor it does not use on to the command: nothing this
+        // process inherited (a descriptor on a secret, a terminal's pipe) may reach it.
+        // SAFETY: plain integer arguments.
+        let rc =
+            unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+        if rc != 0 {
+            // Kernels before 5.11.
+            for fd in 3..end {
+                // SAFETY: setting FD_CLOEXEC on a descriptor number is harmless even if stale.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+        }
         for &fd in &numbers {
             // SAFETY: clearing close-on-exec on a descriptor this process owns.
             if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
