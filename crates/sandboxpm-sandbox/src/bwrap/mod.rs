@@ -14,8 +14,9 @@
 //!
 //! bubblewrap reports the sandbox's pid and the command's exit code on `--json-status-fd`; the
 //! outer `bwrap` exits as soon as the command does, and `--die-with-parent` then takes its pid 1,
-//! and with it everything left in the pid namespace. A timeout kills the outer `bwrap`, with the
-//! same effect. A network allowlist is served by the same proxy as the native backend: the
+//! and with it everything left in the pid namespace. The runner, a subreaper, inherits that pid 1
+//! and kills it too rather than trusting it (the command can write to its memory). A timeout
+//! kills the outer `bwrap`, with the same effect. A network allowlist is served by the same proxy as the native backend: the
 //! runner binds the relay's listener inside the sandbox's network namespace (from a short-lived
 //! helper that enters it) while `--block-fd` holds the command back.
 //!
@@ -89,6 +90,7 @@ pub fn guarantees() -> (Vec<&'static str>, Vec<&'static str>) {
             "a command that cannot be executed is reported by bubblewrap as a set-up failure (exit 125, not 126/127)",
             "resource limits apply to bubblewrap as well as to the command",
             "bubblewrap leaves an empty mount-point directory in /run/user/UID or /tmp on the host",
+            "bubblewrap's pid 1 is not protected from the command (same uid, dumpable: its memory is writable); it holds no secret, and sandboxpm kills it, and the whole sandbox with it, when the command ends",
         ],
     )
 }

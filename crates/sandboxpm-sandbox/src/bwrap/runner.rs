@@ -153,7 +153,7 @@ pub(crate) fn run(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Err
     // SAFETY: `before_exec` is async-signal-safe (see above).
     unsafe { command.pre_exec(before_exec) };
     // bwrap's pid 1 outlives the outer bwrap by a moment when the command ends; as a subreaper
-    // this process inherits it and can wait until the whole sandbox is gone.
+    // this process inherits it and can make sure the whole sandbox is gone (`end_sandbox`).
     // SAFETY: plain prctl.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let mut child = command
@@ -187,7 +187,7 @@ pub(crate) fn run(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Err
     let (exit, timed_out) = wait_timeout(&mut child, timeout)?;
     status.read_rest();
     if let Some(pid) = status.child_pid {
-        reap(pid);
+        end_sandbox(pid);
     }
     let blocked = relay
         .map(|proxy| {
@@ -355,25 +355,30 @@ fn wait_timeout(child: &mut Child, timeout: Option<Duration>) -> Result<(ExitSta
     Ok((child.wait().map_err(wait_err)?, true))
 }
 
-/// Waits (briefly) for bubblewrap's pid 1, re-parented to this subreaper once the outer bwrap
-/// exited: when it is reaped, the kernel has killed everything else in its pid namespace.
-fn reap(pid: u32) {
+/// Takes down bubblewrap's pid 1, and with it everything left in its pid namespace, once the
+/// outer bwrap has exited. `--die-with-parent` normally does this already, but pid 1 runs as the
+/// command's uid and is dumpable, so the command can write to its memory and could clear that
+/// flag; a sandbox must not depend on its contents behaving. Pid 1 is re-parented to this
+/// process (a subreaper), so the pid cannot have been reused while it is unreaped.
+fn end_sandbox(pid: u32) {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return;
     };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        let mut status = 0;
+    let mut status = 0;
+    // SAFETY: valid out-pointer.
+    if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != 0 {
+        // Reaped just now, or not our child: bubblewrap reaped it itself before exiting.
+        return;
+    }
+    // SAFETY: signalling our own unreaped child.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    // The kernel kills the rest of the namespace before pid 1 can be reaped.
+    loop {
         // SAFETY: valid out-pointer.
-        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if rc == pid {
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc == pid || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             return;
         }
-        if rc < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            // Not our child (bwrap reaped it itself) or gone already.
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
