@@ -89,6 +89,7 @@ pub fn guarantees() -> (Vec<&'static str>, Vec<&'static str>) {
             "at most 9000 bubblewrap arguments (about 2900 hidden paths), and set-up time grows with the square of the number of mounts",
             "a command that cannot be executed is reported by bubblewrap as a set-up failure (exit 125, not 126/127)",
             "resource limits apply to bubblewrap as well as to the command",
+            "network allowlists need unprivileged user namespaces: with a setuid bubblewrap the proxy relay cannot enter the sandbox's network namespace, and `--allow-net` fails",
             "bubblewrap leaves an empty mount-point directory in /run/user/UID or /tmp on the host",
             "bubblewrap's pid 1 is not protected from the command (same uid, dumpable: its memory is writable); it holds no secret, and sandboxpm kills it, and the whole sandbox with it, when the command ends",
         ],

@@ -2,7 +2,7 @@
 //!
 //! Everything bubblewrap reads comes through descriptors, at consecutive numbers above every
 //! descriptor this process has open (so that nothing needs moving in the child): the arguments
-//! and the `--file` data as sealed-size memfds, the seccomp program, the status pipe. bubblewrap
+//! and the `--file` data as memfds, the seccomp program, the status pipe. bubblewrap
 //! itself starts with an empty environment, so that `/proc/1/environ` inside (bubblewrap's pid
 //! 1) shows nothing of the caller's.
 
@@ -50,14 +50,77 @@ pub(crate) fn run(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Err
     }
     let scratch =
         Scratch::new().map_err(|e| Error::Setup(format!("creating a private directory: {e}")))?;
+    let (mut child, status_rd, block_wr) =
+        spawn(&bwrap, policy, cmd, scratch.empty(), rules.is_some())?;
+    let mut status = Status::new(status_rd);
+    let relay = match rules {
+        Some(rules) => match start_relay(&mut status, rules, scratch.path()) {
+            Ok(proxy) => Some(proxy),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                if let Some(pid) = status.child_pid {
+                    end_sandbox(pid);
+                }
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    // The command has been waiting for this byte (network allowlists only).
+    if let Some(block_wr) = block_wr {
+        let _ = std::fs::File::from(block_wr).write_all(b"x");
+    }
 
+    let timeout = policy.limits.timeout_secs.map(Duration::from_secs);
+    let (exit, timed_out) = wait_timeout(&mut child, timeout)?;
+    status.read_rest();
+    if let Some(pid) = status.child_pid {
+        end_sandbox(pid);
+    }
+    let blocked = relay
+        .map(|proxy| {
+            let log = proxy.stop();
+            log.blocked.iter().map(ToString::to_string).collect()
+        })
+        .unwrap_or_default();
+    drop(scratch);
+    // bwrap reports the command's exit code only once the command was executed; without it,
+    // bwrap failed (and said why on stderr).
+    let code = match (timed_out, status.exit_code) {
+        (true, _) => 124,
+        (false, Some(code)) => code,
+        (false, None) => {
+            return Err(Error::Setup(format!(
+                "bubblewrap could not set up the sandbox or execute the command ({}; its message is above)",
+                describe(exit)
+            )));
+        }
+    };
+    Ok(Outcome {
+        code,
+        timed_out,
+        backend: Backend::Bwrap,
+        blocked,
+    })
+}
+
+/// Starts bwrap with the translation of `policy` and `cmd`. Returns it, the read end of its
+/// status channel and, with `block`, the write end of the channel the command waits on.
+fn spawn(
+    bwrap: &Path,
+    policy: &ResolvedPolicy,
+    cmd: &Command,
+    empty_file: &Path,
+    block: bool,
+) -> Result<(Child, OwnedFd, Option<OwnedFd>), Error> {
     // Every descriptor is created first, then copied to consecutive numbers above all of them.
     let seccomp = memfd(&program_bytes(&bpf::compile(&seccomp::rules(false))))?;
     let (status_rd, status_wr) = pipe()?;
-    let block = rules.as_ref().map(|_| pipe()).transpose()?;
+    let block = block.then(pipe).transpose()?;
     let args = memfd(&[])?;
-    // The files a translation needs do not depend on the descriptor numbers.
-    let draft = translate(policy, cmd, scratch.empty(), Fds { first: 0 }, &host_kind);
+    // Which files a translation needs does not depend on the descriptor numbers.
+    let draft = translate(policy, cmd, empty_file, Fds { first: 0 }, &host_kind);
     let mut contents = Vec::new();
     for file in &draft.files {
         contents.push(memfd(&match file {
@@ -69,7 +132,7 @@ pub(crate) fn run(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Err
     let fds = Fds {
         first: first_unused_fd()?,
     };
-    let t = translate(policy, cmd, scratch.empty(), fds, &host_kind);
+    let t = translate(policy, cmd, empty_file, fds, &host_kind);
     if t.argument_count() > MAX_ARGUMENTS {
         return Err(Error::Unsupported(format!(
             "this policy needs {} bubblewrap arguments, more than the {MAX_ARGUMENTS} bubblewrap \
@@ -77,15 +140,7 @@ pub(crate) fn run(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Err
             t.argument_count()
         )));
     }
-    {
-        let mut file =
-            std::fs::File::from(args.try_clone().map_err(|e| {
-                Error::Setup(format!("preparing the arguments for bubblewrap: {e}"))
-            })?);
-        file.write_all(&nul_separated(&t.args)?)
-            .and_then(|()| io::Seek::seek(&mut file, io::SeekFrom::Start(0)).map(drop))
-            .map_err(|e| Error::Setup(format!("preparing the arguments for bubblewrap: {e}")))?;
-    }
+    fill(&args, &nul_separated(&t.args)?)?;
     let mut sources: Vec<(RawFd, i32)> = vec![
         (seccomp.as_raw_fd(), fds.seccomp()),
         (status_wr.as_raw_fd(), fds.status()),
@@ -105,21 +160,39 @@ pub(crate) fn run(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Err
         placed.push(dup_to(*from, *to)?);
     }
     let numbers: Vec<i32> = sources.iter().map(|(_, to)| *to).collect();
-    // Everything open at the fork lies below this (ours included; std's own pipe is
-    // close-on-exec already).
-    let end = numbers.iter().copied().max().unwrap_or(fds.first) + 1;
-    let limits = rlimits(&policy.limits);
 
-    let mut command = std::process::Command::new(&bwrap);
+    let mut command = std::process::Command::new(bwrap);
     command
         .arg("--args")
         .arg(fds.args().to_string())
         .arg("--")
         .args(&t.command)
         .env_clear();
-    // Runs between fork and exec: only close_range, fcntl and setrlimit, which are
-    // async-signal-safe, on data captured before the fork.
-    let before_exec = move || -> io::Result<()> {
+    let before_exec = before_exec(numbers, rlimits(&policy.limits));
+    // SAFETY: `before_exec` is async-signal-safe (see there).
+    unsafe { command.pre_exec(before_exec) };
+    // bwrap's pid 1 outlives the outer bwrap by a moment when the command ends; as a subreaper
+    // this process inherits it and can make sure the whole sandbox is gone (`end_sandbox`).
+    // SAFETY: plain prctl.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let child = command
+        .spawn()
+        .map_err(|e| Error::Setup(format!("starting {}: {e}", bwrap.display())))?;
+    // Our copies close here; bwrap holds the rest (the status pipe ends when it exits).
+    drop((placed, status_wr, seccomp, args, contents));
+    Ok((child, status_rd, block.map(|(_, write)| write)))
+}
+
+/// What runs in the child between fork and exec of bwrap: only close_range, fcntl and setrlimit,
+/// which are async-signal-safe, on data captured before the fork. `numbers` are the descriptors
+/// bwrap reads; everything else is closed on exec.
+fn before_exec(
+    numbers: Vec<i32>,
+    limits: Vec<(libc::__rlimit_resource_t, u64)>,
+) -> impl FnMut() -> io::Result<()> + Send + Sync + 'static {
+    // Everything open at the fork lies below this (std's own pipe is close-on-exec already).
+    let end = numbers.iter().copied().max().unwrap_or(2) + 1;
+    move || {
         // bubblewrap passes every descriptor it does not use on to the command: nothing this
         // process inherited (a descriptor on a secret, a terminal's pipe) may reach it.
         // SAFETY: plain integer arguments.
@@ -149,74 +222,6 @@ pub(crate) fn run(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Err
             }
         }
         Ok(())
-    };
-    // SAFETY: `before_exec` is async-signal-safe (see above).
-    unsafe { command.pre_exec(before_exec) };
-    // bwrap's pid 1 outlives the outer bwrap by a moment when the command ends; as a subreaper
-    // this process inherits it and can make sure the whole sandbox is gone (`end_sandbox`).
-    // SAFETY: plain prctl.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let mut child = command
-        .spawn()
-        .map_err(|e| Error::Setup(format!("starting {}: {e}", bwrap.display())))?;
-    // Only bwrap holds these now: the status pipe ends when it exits.
-    drop((placed, status_wr, seccomp, args, contents));
-    let block_wr = block.map(|(read, write)| {
-        drop(read);
-        write
-    });
-
-    let mut status = Status::new(status_rd);
-    let relay = match rules {
-        Some(rules) => match start_relay(&mut status, rules, scratch.path()) {
-            Ok(proxy) => Some(proxy),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(e);
-            }
-        },
-        None => None,
-    };
-    // The command has been waiting for this byte (network allowlists only).
-    if let Some(block_wr) = block_wr {
-        let _ = std::fs::File::from(block_wr).write_all(b"x");
-    }
-
-    let timeout = policy.limits.timeout_secs.map(Duration::from_secs);
-    let (exit, timed_out) = wait_timeout(&mut child, timeout)?;
-    status.read_rest();
-    if let Some(pid) = status.child_pid {
-        end_sandbox(pid);
-    }
-    let blocked = relay
-        .map(|proxy| {
-            let log = proxy.stop();
-            log.blocked.iter().map(ToString::to_string).collect()
-        })
-        .unwrap_or_default();
-    drop(scratch);
-    if timed_out {
-        return Ok(Outcome {
-            code: 124,
-            timed_out,
-            backend: Backend::Bwrap,
-            blocked,
-        });
-    }
-    // bwrap reports the command's exit code only once the command was executed; without it,
-    // bwrap failed (and said why on stderr).
-    match status.exit_code {
-        Some(code) => Ok(Outcome {
-            code,
-            timed_out,
-            backend: Backend::Bwrap,
-            blocked,
-        }),
-        None => Err(Error::Setup(format!(
-            "bubblewrap could not set up the sandbox or execute the command ({}; its message is above)",
-            describe(exit)
-        ))),
     }
 }
 
@@ -442,17 +447,27 @@ fn nul_separated(args: &[OsString]) -> Result<Vec<u8>, Error> {
 
 /// An anonymous file holding `data`, positioned at its start.
 fn memfd(data: &[u8]) -> Result<OwnedFd, Error> {
-    let setup = |e: io::Error| Error::Setup(format!("preparing data for bubblewrap: {e}"));
     // SAFETY: a NUL-terminated name and flags.
     let fd = unsafe { libc::memfd_create(c"sandboxpm-bwrap".as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
-        return Err(setup(io::Error::last_os_error()));
+        return Err(Error::Setup(format!(
+            "preparing data for bubblewrap: {}",
+            io::Error::last_os_error()
+        )));
     }
     // SAFETY: a fresh descriptor we own.
-    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    fill(&fd, data)?;
+    Ok(fd)
+}
+
+/// Writes `data` to the memfd `fd` and rewinds it.
+fn fill(fd: &OwnedFd, data: &[u8]) -> Result<(), Error> {
+    let setup = |e: io::Error| Error::Setup(format!("preparing data for bubblewrap: {e}"));
+    let mut file = std::fs::File::from(fd.try_clone().map_err(setup)?);
     file.write_all(data).map_err(setup)?;
     io::Seek::seek(&mut file, io::SeekFrom::Start(0)).map_err(setup)?;
-    Ok(OwnedFd::from(file))
+    Ok(())
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
