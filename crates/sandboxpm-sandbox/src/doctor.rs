@@ -61,6 +61,12 @@ pub fn report() -> Report {
             Backend::Landlock,
             format!("user namespaces are unavailable: {why}"),
         ),
+        (Err(why), _) if crate::bwrap::available() => (
+            Backend::Bwrap,
+            format!(
+                "user namespaces are unavailable ({why}) and Landlock is missing; bubblewrap is installed"
+            ),
+        ),
         (Err(why), _) => (
             Backend::Auto,
             format!("user namespaces are unavailable ({why}) and Landlock is missing"),

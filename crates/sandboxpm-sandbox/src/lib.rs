@@ -10,6 +10,8 @@
 //!   from the grants, Landlock, seccomp.
 //! - `landlock` (Linux, degraded): Landlock and seccomp only, for machines where user namespaces
 //!   cannot be created.
+//! - `bwrap` (Linux): the native mount plan and seccomp program, executed by bubblewrap; `auto`
+//!   falls back to it where neither user namespaces nor Landlock work.
 #![deny(missing_docs)]
 
 pub mod bwrap;
@@ -174,6 +176,12 @@ pub fn select_backend(requested: Backend) -> (Backend, String) {
     }
     match doctor::probe_user_namespace() {
         Ok(()) => (Backend::Native, "user namespaces are available".into()),
+        Err(e) if linux::landlock_abi() < 1 && bwrap::available() => (
+            Backend::Bwrap,
+            format!(
+                "user namespaces are unavailable ({e}) and Landlock is missing; bubblewrap is installed"
+            ),
+        ),
         Err(e) => (
             Backend::Landlock,
             format!("user namespaces are unavailable ({e})"),
@@ -186,7 +194,8 @@ pub fn select_backend(requested: Backend) -> (Backend, String) {
 ///
 /// `warn` hears every degradation before the command starts. With [`Backend::Auto`], a failure
 /// to create the user namespace falls back to the degraded `landlock` backend (and says so);
-/// where Landlock is missing too, the command does not run ([`Error::NoIsolation`]).
+/// where Landlock is missing too, to bubblewrap if it is installed (a setuid `bwrap` still works
+/// there); otherwise the command does not run ([`Error::NoIsolation`]).
 pub fn run(
     policy: &ResolvedPolicy,
     cmd: &Command,
@@ -197,6 +206,10 @@ pub fn run(
         Backend::Auto => match linux::run(policy, cmd, Backend::Native) {
             Err(Error::UserNamespace(e)) => {
                 warn(&format!("cannot create a user namespace ({e})"));
+                if linux::landlock_abi() < 1 && bwrap::available() {
+                    warn(bwrap::FALLBACK_WARNING);
+                    return bwrap::run(policy, cmd);
+                }
                 warn(DEGRADED_WARNING);
                 linux::run(policy, cmd, Backend::Landlock)
             }

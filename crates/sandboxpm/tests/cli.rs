@@ -16,10 +16,25 @@ fn root_fixture() -> Option<Fixture> {
     .then(|| Fixture::new(&Identity::Root))
 }
 
+/// The backends besides `native` that this machine runs (a failure under
+/// `SANDBOXPM_SANDBOX_MUST_WORK=1` when one is missing).
+fn backends() -> Vec<&'static str> {
+    let mut out = vec!["native"];
+    for backend in ["landlock", "bwrap"] {
+        if require(
+            backend_available(backend),
+            &format!("the {backend} backend is unavailable here"),
+        ) {
+            out.push(backend);
+        }
+    }
+    out
+}
+
 #[test]
 fn exit_status_is_the_commands() {
     let Some(f) = root_fixture() else { return };
-    for backend in ["native", "landlock"] {
+    for backend in backends() {
         assert_eq!(
             f.exec(backend, &[], &["sh", "-c", "exit 3"]).status.code(),
             Some(3),
@@ -44,7 +59,7 @@ fn exit_status_is_the_commands() {
 #[test]
 fn timeout_kills_the_whole_tree_and_exits_124() {
     let Some(f) = root_fixture() else { return };
-    for backend in ["native", "landlock"] {
+    for backend in backends() {
         let start = Instant::now();
         let out = f.exec(
             backend,
@@ -202,25 +217,73 @@ fn policy_show_prints_the_policy_and_its_translation() {
 #[test]
 fn no_ghost_files_are_created_for_missing_deny_targets() {
     let Some(f) = root_fixture() else { return };
-    // The fixture home has no .kube, .gnupg, .docker ...; the project has no .vscode.
-    let before = f.host_state();
-    let out = f.exec(
-        "native",
-        &["--deny-read", "nonexistent-secret", "--allow-read", "/usr"],
-        &["true"],
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    for ghost in [
-        f.home.join(".kube"),
-        f.home.join(".gnupg"),
-        f.project.join(".vscode"),
-        f.project.join("nonexistent-secret"),
-    ] {
-        assert!(
-            !ghost.exists(),
-            "{} was created on the host",
-            ghost.display()
+    for backend in backends() {
+        // The fixture home has no .kube, .gnupg, .docker ...; the project has no .vscode.
+        let before = f.host_state();
+        let out = f.exec(
+            backend,
+            &[
+                "--deny-read",
+                "nonexistent-secret",
+                "--deny-read",
+                "src/missing/deeper",
+                "--deny-write",
+                "src/not-there",
+                "--allow-read",
+                "/usr",
+            ],
+            &["true"],
         );
+        assert!(out.status.success(), "{backend}: {}", text(&out));
+        for ghost in [
+            f.home.join(".kube"),
+            f.home.join(".gnupg"),
+            f.project.join(".vscode"),
+            f.project.join("nonexistent-secret"),
+            f.project.join("src/missing"),
+            f.project.join("src/not-there"),
+        ] {
+            assert!(
+                !ghost.exists(),
+                "{backend}: {} was created on the host",
+                ghost.display()
+            );
+        }
+        assert_eq!(before, f.host_state(), "{backend}");
     }
-    assert_eq!(before, f.host_state());
+}
+
+#[test]
+fn bwrap_takes_a_deny_list_of_thousands_of_paths() {
+    // The arguments go through `--args FD`, not argv; every path is hidden, the rest readable.
+    let Some(f) = root_fixture() else { return };
+    if !require(
+        backend_available("bwrap"),
+        "the bwrap backend is unavailable here",
+    ) {
+        return;
+    }
+    const N: usize = 2000;
+    let dir = f.project.join("many");
+    std::fs::create_dir(&dir).unwrap();
+    for i in 0..N {
+        std::fs::write(dir.join(format!("f{i}")), format!("SECRET-{i}\n")).unwrap();
+    }
+    std::fs::write(dir.join("visible"), "VISIBLE\n").unwrap();
+    let mut extra: Vec<String> = Vec::new();
+    for i in 0..N {
+        extra.push("--deny-read".into());
+        extra.push(format!("many/f{i}"));
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let out = f.exec(
+        "bwrap",
+        &extra,
+        &["sh", "-c", "cat many/f*; cat many/visible; ls many | wc -l"],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(!t.contains("SECRET-"), "a denied file was readable:\n{t}");
+    assert!(t.contains("VISIBLE"), "{t}");
+    assert!(t.contains(&(N + 1).to_string()), "{t}");
 }

@@ -1,8 +1,8 @@
 //! The escape suite: one test per attack, each run against the real binary with every Linux
-//! backend (`native`, `landlock`, and `docker` as root only), as root and as an unprivileged
-//! user. Every run asserts that no planted secret appears in any output, that the host is
-//! unchanged, and that the control at the end of the attack script (ordinary work in the same
-//! sandbox) succeeded.
+//! backend (`native`, `landlock`, `bwrap`, and `docker` as root only), as root and as an
+//! unprivileged user. Every run asserts that no planted secret appears in any output, that the
+//! host is unchanged, and that the control at the end of the attack script (ordinary work in the
+//! same sandbox) succeeded.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -172,16 +172,19 @@ def serve():
 threading.Thread(target=serve).start()
 print(socket.create_connection(("127.0.0.1", port)).recv(64).decode())
 PY"#;
-    for identity in identities() {
-        if !require(
-            backend_available("native"),
-            "the native backend is unavailable",
-        ) {
-            return;
+    // The backends with a network namespace of their own.
+    for (backend, identity) in sandboxes() {
+        if backend == "landlock" {
+            continue;
         }
         let f = Fixture::new(&identity);
-        let out = f.exec("native", &[], &["sh", "-c", script]);
-        assert!(text(&out).contains("LOOPBACK_OK"), "{}", text(&out));
+        let out = f.exec(backend, &[], &["sh", "-c", script]);
+        assert!(
+            text(&out).contains("LOOPBACK_OK"),
+            "{backend} as {}: {}",
+            identity.label(),
+            text(&out)
+        );
     }
 }
 
@@ -307,6 +310,36 @@ fn docker_backend_refuses_a_user_who_cannot_reach_the_daemon() {
         ),
         "{t}"
     );
+}
+
+#[test]
+fn script_cannot_read_inherited_descriptors() {
+    // The caller's descriptor 9 is open (not close-on-exec) on a file outside the project, as a
+    // shell redirection `9< secret` would leave it.
+    for (backend, identity) in sandboxes() {
+        let f = Fixture::new(&identity);
+        let secret = std::fs::File::open(f.outside.join("secret.txt")).unwrap();
+        let script = format!("cat <&9; cat /proc/self/fd/9; ls -l /proc/self/fd/\n{CONTROL}\n");
+        let mut cmd = f.command(&["exec", "--backend", backend, "--", "sh", "-c", &script]);
+        {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::process::CommandExt;
+            let raw = secret.as_raw_fd();
+            // SAFETY: dup2 is async-signal-safe; the descriptor is open in the parent.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::dup2(raw, 9) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let out = cmd.stdin(Stdio::null()).output().unwrap();
+        let context = format!("{backend} as {}", identity.label());
+        assert_no_secret(&out, &context);
+        assert_control_ran(&out, &context);
+    }
 }
 
 // ---- processes -------------------------------------------------------------------------------

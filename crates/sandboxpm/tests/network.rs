@@ -56,7 +56,17 @@ fn allow_net_reaches_only_the_granted_host() {
     }
     let (granted, granted_hits) = server("GRANTED-BODY");
     let (other, other_hits) = server("OTHER-BODY");
-    for identity in identities() {
+    let mut backends = vec!["native"];
+    if require(
+        backend_available("bwrap"),
+        "the bwrap backend is unavailable here",
+    ) {
+        backends.push("bwrap");
+    }
+    for (backend, identity) in backends
+        .iter()
+        .flat_map(|b| identities().into_iter().map(move |i| (*b, i)))
+    {
         let f = Fixture::new(&identity);
         let urls = format!(
             "['http://127.0.0.1:{granted}/', 'http://127.0.0.1:{other}/', 'http://localhost:{granted}/']"
@@ -67,12 +77,12 @@ fn allow_net_reaches_only_the_granted_host() {
         let before = granted_hits.load(Ordering::SeqCst);
         let allow = format!("127.0.0.1:{granted}");
         let out = f.exec(
-            "native",
+            backend,
             &["--allow-net", &allow],
             &["sh", "-c", &format!("{script}\n{CONTROL}")],
         );
         let t = text(&out);
-        let context = format!("allow-net as {}", identity.label());
+        let context = format!("allow-net with {backend} as {}", identity.label());
         assert_control_ran(&out, &context);
         assert!(
             t.contains("GRANTED-BODY"),

@@ -14,7 +14,6 @@ use std::path::PathBuf;
 /// The name of the proxy's socket inside its private directory.
 pub const SOCKET_NAME: &str = "proxy.sock";
 
-/// Environment variables that point HTTP clients at the proxy.
 pub use crate::proxy::PROXY_VARS;
 
 /// A bound relay, not yet serving.
@@ -30,6 +29,12 @@ impl Bridge {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let socket = PathBuf::from(format!("/proc/self/fd/{proxy_dir}/{SOCKET_NAME}"));
         Ok(Bridge { listener, socket })
+    }
+
+    /// Wraps a listener bound elsewhere (the `bwrap` backend binds it inside the sandbox's
+    /// network namespace from a short-lived helper process).
+    pub fn from_listener(listener: TcpListener, socket: PathBuf) -> Bridge {
+        Bridge { listener, socket }
     }
 
     /// The port the command connects to.

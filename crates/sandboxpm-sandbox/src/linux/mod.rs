@@ -13,8 +13,8 @@
 //! When init exits the kernel kills every process left in the namespace, so nothing outlives the
 //! command; a timeout kills init. Errors from inside are sent back over a close-on-exec pipe.
 
-mod bpf;
-mod bridge;
+pub(crate) mod bpf;
+pub(crate) mod bridge;
 mod landlock;
 mod mounts;
 mod sys;

@@ -31,7 +31,8 @@ pub use address::non_public_kind;
 pub use rules::{ProxyRules, RuleError};
 pub use server::{BlockReason, Blocked, MAX_CONNECTIONS, Proxy, ProxyLog};
 
-/// Environment variables that npm, pnpm, yarn, bun, pip, curl and most HTTP clients read.
+/// Environment variables that npm, pnpm, yarn, bun, pip, curl and most HTTP clients read; the
+/// backends point each of them at the proxy's address inside the sandbox.
 pub const PROXY_VARS: &[&str] = &[
     "HTTP_PROXY",
     "HTTPS_PROXY",

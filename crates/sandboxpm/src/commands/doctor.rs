@@ -30,7 +30,7 @@ pub fn doctor(json: bool) -> anyhow::Result<u8> {
     }
     println!("seccomp:           {}", yes_no(report.seccomp));
     match &report.bwrap {
-        Some(p) => println!("bubblewrap:        {} (backend not built yet)", p.display()),
+        Some(p) => println!("bubblewrap:        {}", p.display()),
         None => println!("bubblewrap:        not installed"),
     }
     match &report.docker {

@@ -165,6 +165,8 @@ pub fn backend_available(backend: &str) -> bool {
         "landlock" => report["landlock_abi"].as_i64().unwrap_or(0) > 0,
         // [socket, daemon answering a ping]
         "docker" => report["docker"][1].as_bool().unwrap_or(false),
+        // bubblewrap is installed and can create its namespaces (unprivileged here).
+        "bwrap" => report["bwrap"].is_string() && report["user_namespaces"].get("Ok").is_some(),
         _ => false,
     }
 }
@@ -387,7 +389,7 @@ pub fn attack(script: &str) {
 /// then refuses with a clear error, tested in `escape.rs`).
 pub fn sandboxes() -> Vec<(&'static str, Identity)> {
     let mut out = Vec::new();
-    for backend in ["native", "landlock", "docker"] {
+    for backend in ["native", "landlock", "bwrap", "docker"] {
         let mut who = identities();
         if backend == "docker" {
             who.retain(|i| *i == Identity::Root);
