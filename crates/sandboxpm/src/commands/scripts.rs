@@ -354,7 +354,17 @@ fn availability(requested: Backend) -> Availability {
 /// Whether bubblewrap can set up a minimal sandbox here.
 fn bwrap_starts() -> bool {
     std::process::Command::new("bwrap")
-        .args(["--unshare-all", "--ro-bind", "/", "/", "--", "/bin/true"])
+        // The flags the backend depends on, `--disable-userns` included.
+        .args([
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--ro-bind",
+            "/",
+            "/",
+            "--",
+            "/bin/true",
+        ])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
