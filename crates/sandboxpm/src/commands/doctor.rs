@@ -64,5 +64,42 @@ pub fn doctor(json: bool) -> anyhow::Result<u8> {
     for line in &report.does_not_enforce {
         println!("  - {line}");
     }
+
+    // Every other backend, for `--backend` or `.sandboxpmrc` `sandbox.backend`.
+    let usable = |backend: Backend| -> Result<(), &'static str> {
+        match backend {
+            Backend::Native if report.user_namespaces.is_err() => Err("no user namespaces"),
+            Backend::Landlock if report.landlock_abi == 0 => Err("no Landlock"),
+            Backend::Bwrap if report.bwrap.is_none() => Err("bubblewrap is not installed"),
+            Backend::Bwrap if report.user_namespaces.is_err() => {
+                Err("needs user namespaces unless bubblewrap is setuid")
+            }
+            Backend::Docker if !report.docker.as_ref().is_some_and(|(_, alive)| *alive) => {
+                Err("no Docker daemon answering")
+            }
+            Backend::Seatbelt if !cfg!(target_os = "macos") => Err("macOS only"),
+            _ => Ok(()),
+        }
+    };
+    for backend in [
+        Backend::Native,
+        Backend::Landlock,
+        Backend::Bwrap,
+        Backend::Docker,
+        Backend::Seatbelt,
+    ] {
+        if backend == report.auto {
+            continue;
+        }
+        println!();
+        match usable(backend) {
+            Ok(()) => println!("backend `{}`: usable here", backend.name()),
+            Err(why) => println!("backend `{}`: not usable here ({why})", backend.name()),
+        }
+        let (_, gaps) = doctor::guarantees(backend, report.landlock_abi);
+        for line in gaps {
+            println!("  - {line}");
+        }
+    }
     Ok(0)
 }
