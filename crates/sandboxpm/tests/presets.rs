@@ -198,13 +198,22 @@ fn npm_install_runs_in_its_preset_and_reaches_only_the_registry() {
         chown_to(&f.project, &identity);
         let npmrc_before = read(&f.home.join(".npmrc"));
 
-        let out = run(&f, &["exec", "--", "npm", "install", "--no-audit", "--no-fund"]);
+        let out = run(
+            &f,
+            &["exec", "--", "npm", "install", "--no-audit", "--no-fund"],
+        );
         let t = text(&out);
         let report = read(&f.project.join("attack-report.txt"));
         assert_clean(&out, &report, &context);
-        assert_eq!(out.status.code(), Some(0), "{context}: npm install failed:\n{t}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{context}: npm install failed:\n{t}"
+        );
         assert!(
-            f.project.join("node_modules/is-number/package.json").is_file(),
+            f.project
+                .join("node_modules/is-number/package.json")
+                .is_file(),
             "{context}: node_modules/is-number is missing:\n{t}"
         );
         // The install script ran inside the same sandbox, and saw the planted, clean config.
@@ -396,14 +405,25 @@ fn policy_show_prints_the_preset_and_flags_shape_it() {
     );
     assert!(t.contains(&format!("net  {entry} ")), "{t}");
     assert!(t.contains(&format!("| registry={registry}")), "{t}");
-    assert!(t.contains(&format!("network:           only {entry}\n")), "{t}");
+    assert!(
+        t.contains(&format!("network:           only {entry}\n")),
+        "{t}"
+    );
     // policy show changes nothing: the missing cache is announced, not created.
     assert!(!f.home.join(".npm").exists());
     assert!(t.contains("created when the command runs"), "{t}");
 
     let out = run(
         &f,
-        &["policy", "show", "--allow-net", "extra.invalid", "--", "npm", "ci"],
+        &[
+            "policy",
+            "show",
+            "--allow-net",
+            "extra.invalid",
+            "--",
+            "npm",
+            "ci",
+        ],
     );
     let t = text(&out);
     assert!(

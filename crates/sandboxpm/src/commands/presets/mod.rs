@@ -264,9 +264,10 @@ impl Preset {
         out
     }
 
-    /// Removes duplicates and grants that add nothing: read grants under the system directories
-    /// or under another grant of the preset, and read grants of written paths.
-    fn tidy(&mut self) {
+    /// Removes duplicates and grants that add nothing: writes inside the project (writable
+    /// already), read grants under the system directories or under another grant of the
+    /// preset, and read grants of written paths.
+    fn tidy(&mut self, project: &Path) {
         let system: Vec<PathBuf> = sandboxpm_sandbox::defaults::SYSTEM_READ
             .iter()
             .chain(sandboxpm_sandbox::defaults::ETC_READ)
@@ -275,7 +276,7 @@ impl Preset {
             .collect();
         let mut write: Vec<PathGrant> = Vec::new();
         for g in std::mem::take(&mut self.write) {
-            if !write.iter().any(|w| w.path == g.path) {
+            if !g.path.starts_with(project) && !write.iter().any(|w| w.path == g.path) {
                 write.push(g);
             }
         }
@@ -427,7 +428,7 @@ pub fn build(
                 .to_string(),
         );
     }
-    preset.tidy();
+    preset.tidy(&host.cwd);
     Some(preset)
 }
 
@@ -542,8 +543,9 @@ mod tests {
         preset.write = vec![
             PathGrant::created(Path::new("/h/.npm"), "cache"),
             PathGrant::created(Path::new("/h/.npm"), "again"),
+            PathGrant::created(Path::new("/project/out"), "in the project"),
         ];
-        preset.tidy();
+        preset.tidy(Path::new("/project"));
         let reads: Vec<_> = preset.read.iter().map(|g| g.path.clone()).collect();
         assert_eq!(
             reads,

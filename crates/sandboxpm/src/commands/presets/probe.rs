@@ -55,6 +55,7 @@ pub fn ask(
     let mut policy = policy.clone();
     policy.limits.timeout_secs = Some(PROBE_TIMEOUT_SECS);
     let resolved = resolve(&policy, ctx).map_err(|e| e.to_string())?;
+    let home = resolved.home.to_string_lossy().into_owned();
     let request = Request {
         policy: resolved,
         command: Command {
@@ -72,7 +73,17 @@ pub fn ask(
         .output()
         .map_err(|e| format!("running the probe: {e}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let answers = parse(&stdout, &nonce);
+    let mut answers = parse(&stdout, &nonce);
+    // A backend without a mount namespace gives the probe a scratch home elsewhere: answers
+    // that are paths in it (npm's cache) are paths in the real home.
+    if let Some(probe_home) = answers
+        .remove(HOME)
+        .filter(|h| h.starts_with('/') && *h != home)
+    {
+        for text in answers.values_mut() {
+            *text = text.replace(&probe_home, &home);
+        }
+    }
     if !answers.contains_key(END) {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let why = stderr
@@ -86,9 +97,10 @@ pub fn ask(
 }
 
 const END: &str = "end";
+const HOME: &str = "home";
 
 fn script(questions: &[Question], nonce: &str) -> String {
-    let mut script = String::new();
+    let mut script = format!("printf '\\n@@{nonce}:{HOME}\\n%s\\n' \"$HOME\"\n");
     for q in questions {
         let command: Vec<String> = q.argv.iter().map(|a| sh_quote(a)).collect();
         script.push_str(&format!(
