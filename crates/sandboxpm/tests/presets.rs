@@ -446,3 +446,107 @@ fn policy_show_prints_the_preset_and_flags_shape_it() {
     assert_eq!(json["preset"]["tool"], "npm");
     assert_eq!(json["policy"]["network"]["mode"], "allow");
 }
+
+/// A version manager the way pyenv and asdf are built: a shim script that `exec`s the manager,
+/// which reads its version file and `exec`s the real program of that version, here a symlink to
+/// the system's `python3`.
+fn plant_version_manager(f: &Fixture) -> PathBuf {
+    let root = f.home.join(".vm");
+    let script = |path: &Path, text: &str| {
+        write(path, text);
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    };
+    script(
+        &root.join("libexec/vm"),
+        "#!/bin/sh\nroot=\"$(cd \"$(dirname \"$0\")/..\" && pwd)\"\nversion=\"$(cat \"$root/version\")\"\n\
+         [ \"$1\" = exec ] || exit 2\nshift\nprog=\"$1\"\nshift\n\
+         exec \"$root/versions/$version/bin/$prog\" \"$@\"\n",
+    );
+    write(&root.join("version"), "1.0\n");
+    for tool in ["pip", "python3"] {
+        script(
+            &root.join("shims").join(tool),
+            &format!(
+                "#!/bin/sh\nexec \"{}\" exec {tool} \"$@\"\n",
+                root.join("libexec/vm").display()
+            ),
+        );
+    }
+    let bin = root.join("versions/1.0/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let python = std::fs::canonicalize(
+        TEST_PATH
+            .split(':')
+            .map(|d| Path::new(d).join("python3"))
+            .find(|p| p.exists())
+            .unwrap(),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&python, bin.join("python3")).unwrap();
+    script(
+        &bin.join("pip"),
+        "#!/bin/sh\nexec \"$(dirname \"$0\")/python3\" -m pip \"$@\"\n",
+    );
+    chown_to(&f.home, &f.identity);
+    root.join("shims/pip")
+}
+
+#[test]
+fn a_version_manager_shim_keeps_working_in_the_preset() {
+    for (backend, identity) in sandboxes() {
+        if backend == "docker" || !pip_works() {
+            continue;
+        }
+        let f = Fixture::new(&identity);
+        let context = format!("{backend} as {}", identity.label());
+        // Run by path: its directory is not on PATH, so only the preset can grant the manager.
+        let shim = plant_version_manager(&f);
+        let shim = shim.to_str().unwrap();
+
+        // `--net none`: the landlock backend has no network allowlist, and none is needed here.
+        let out = run(
+            &f,
+            &[
+                "exec",
+                "--backend",
+                backend,
+                "--net",
+                "none",
+                "--",
+                shim,
+                "--version",
+            ],
+        );
+        let t = text(&out);
+        assert_no_secret(&out, &context);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{context}: the shim failed:\n{t}"
+        );
+        assert!(t.starts_with("pip "), "{context}: {t}");
+
+        let out = run(
+            &f,
+            &[
+                "exec",
+                "--backend",
+                backend,
+                "--net",
+                "none",
+                "--no-preset",
+                "--",
+                shim,
+                "--version",
+            ],
+        );
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "{context}: the shim worked without the preset, so the test proves nothing:\n{}",
+            text(&out)
+        );
+    }
+    require(pip_works(), "python3 -m pip is not installed");
+}

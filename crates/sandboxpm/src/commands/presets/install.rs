@@ -22,11 +22,30 @@ use super::PathGrant;
 /// How much of a script is read to find its `#!` line and the programs it `exec`s.
 const SCRIPT_PREFIX: u64 = 16 * 1024;
 
+/// Version-manager configuration files in the home that pick the version a shim runs (asdf's
+/// global `.tool-versions` and its `.asdfrc`). They hold version numbers, not secrets.
+const ASDF_HOME_FILES: &[&str] = &[".tool-versions", ".asdfrc"];
+
 /// Read grants that let `program` run, each with the reason.
 pub fn grants(program: &Path, path_var: Option<&str>, homes: &[PathBuf]) -> Vec<PathGrant> {
     let mut out = Vec::new();
     let mut seen = Vec::new();
     follow(program, path_var, homes, 0, &mut out, &mut seen);
+    // An asdf shim decides the version from the project's `.tool-versions` (visible) or the
+    // home's (not, unless granted).
+    let asdf = out
+        .iter()
+        .any(|g| g.path.file_name().is_some_and(|n| n == ".asdf"));
+    if asdf {
+        for home in homes {
+            for name in ASDF_HOME_FILES {
+                let path = home.join(name);
+                if path.is_file() {
+                    out.push(PathGrant::new(&path, "asdf's global version selection"));
+                }
+            }
+        }
+    }
     out
 }
 
@@ -323,6 +342,33 @@ mod tests {
         assert!(granted.contains(&root), "{grants:?}");
         assert!(granted.contains(&root.join("libexec/pyenv")), "{grants:?}");
         assert!(!granted.contains(&home), "{grants:?}");
+    }
+
+    #[test]
+    fn an_asdf_shim_grants_asdf_and_its_global_version_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = std::fs::canonicalize(dir.path()).unwrap();
+        let root = home.join(".asdf");
+        exe(&root.join("bin/asdf"), "#!/bin/sh\n");
+        exe(
+            &root.join("shims/npm"),
+            &format!(
+                "#!/usr/bin/env bash\n# asdf-plugin: nodejs 20.11.0\nexec {} exec \"npm\" \"$@\"\n",
+                root.join("bin/asdf").display()
+            ),
+        );
+        std::fs::write(home.join(".tool-versions"), "nodejs 20.11.0\n").unwrap();
+        let granted = paths(&grants(
+            &root.join("shims/npm"),
+            Some("/usr/bin:/bin"),
+            std::slice::from_ref(&home),
+        ));
+        assert!(granted.contains(&root), "{granted:?}");
+        assert!(
+            granted.contains(&home.join(".tool-versions")),
+            "{granted:?}"
+        );
+        assert!(!granted.contains(&home), "{granted:?}");
     }
 
     #[test]
