@@ -473,6 +473,11 @@ pub fn strip_credentials(url: &str) -> String {
     }
 }
 
+/// The URL without credentials, or `None` when it is not a URL (nothing is planted for it).
+pub fn sanitized_url(url: &str) -> Option<String> {
+    parse_url(url).map(|_| strip_credentials(url))
+}
+
 /// Whether the URL carries a user name or password.
 pub fn has_credentials(url: &str) -> bool {
     parse_url(url).is_some_and(|u| !u.username().is_empty() || u.password().is_some())

@@ -19,7 +19,10 @@ use super::detect::{Invocation, PythonArgs, Tool, python_args};
 use super::install;
 use super::probe::{Answers, Question};
 use super::textconf::{ini_entries, toml_entries};
-use super::{HomeFile, HostEnv, PathGrant, Preset, has_credentials, host_entry, strip_credentials};
+use super::{
+    HomeFile, HostEnv, PathGrant, Preset, has_credentials, host_entry, sanitized_url,
+    strip_credentials,
+};
 
 /// Printed by the interpreter in the probe: where it lives and pip's default index.
 /// Written without single quotes, since the probe quotes it for `sh`.
@@ -341,27 +344,34 @@ fn uv_config(host: &HostEnv) -> (IndexConfig, IndexConfig) {
         apply_uv_toml(target, &text, is_pyproject, &file.display().to_string());
     }
     for (var, key) in [
-        ("UV_DEFAULT_INDEX", "index-url"),
         ("UV_INDEX_URL", "index-url"),
+        ("UV_DEFAULT_INDEX", "index-url"),
         ("UV_INDEX", "extra-index-url"),
         ("UV_EXTRA_INDEX_URL", "extra-index-url"),
         ("UV_FIND_LINKS", "find-links"),
         ("UV_CACHE_DIR", "cache-dir"),
         ("UV_NO_CACHE", "no-cache-dir"),
     ] {
-        if let Some(value) = host.var(var) {
-            // `UV_INDEX` entries may be `name=url`; lists are separated by spaces (commas for
-            // find-links).
-            let value: String = value
-                .split([' ', ','])
-                .filter(|s| !s.is_empty())
-                .map(|s| match s.split_once('=') {
-                    Some((name, url)) if !name.contains(':') => url,
-                    _ => s,
-                })
-                .collect::<Vec<_>>()
-                .join(" ");
-            carried.set_pip(key, &value, var);
+        let Some(value) = host.var(var) else { continue };
+        // `UV_INDEX` entries may be `name=url`; lists are separated by spaces (commas for
+        // find-links). Every list variable adds to what the files say: uv uses them all.
+        let items: Vec<Index> = value
+            .split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .map(|s| match s.split_once('=') {
+                Some((name, url)) if !name.contains(':') => url,
+                _ => s,
+            })
+            .map(|url| Index {
+                url: url.to_string(),
+                from: var.to_string(),
+            })
+            .collect();
+        match key {
+            "extra-index-url" => carried.extra.extend(items),
+            "find-links" => carried.find_links.extend(items),
+            "index-url" => carried.index = items.into_iter().last(),
+            _ => carried.set_pip(key, value, var),
         }
     }
     (carried, project)
@@ -485,7 +495,7 @@ pub fn complete(preset: &mut Preset, invocation: &Invocation, host: &HostEnv, an
             grant_write(
                 preset,
                 host,
-                &facts.prefix.clone(),
+                &facts.prefix,
                 "the virtualenv pip installs into",
                 false,
             );
@@ -730,15 +740,15 @@ fn pip_conf(
     };
     push(
         "index-url",
-        config.index.as_ref().map(|i| strip_credentials(&i.url)),
+        config.index.as_ref().and_then(|i| sanitized_url(&i.url)),
     );
-    if !config.extra.is_empty() {
-        let urls: Vec<String> = config
-            .extra
-            .iter()
-            .map(|i| strip_credentials(&i.url))
-            .collect();
-        push("extra-index-url", Some(urls.join(" ")));
+    let extra: Vec<String> = config
+        .extra
+        .iter()
+        .filter_map(|i| sanitized_url(&i.url))
+        .collect();
+    if !extra.is_empty() {
+        push("extra-index-url", Some(extra.join(" ")));
     }
     if !find_links.is_empty() {
         push("find-links", Some(find_links.join(" ")));
@@ -764,23 +774,16 @@ fn uv_toml(config: &IndexConfig, find_links: &[String], cache: Option<&Path>) ->
         format!("[{}]", quoted.join(", "))
     };
     let mut lines = vec!["# written by sandboxpm: no credentials enter the sandbox".to_string()];
-    if let Some(index) = &config.index {
-        lines.push(format!(
-            "index-url = {}",
-            quote(&strip_credentials(&index.url))
-        ));
+    if let Some(index) = config.index.as_ref().and_then(|i| sanitized_url(&i.url)) {
+        lines.push(format!("index-url = {}", quote(&index)));
     }
-    if !config.extra.is_empty() {
-        lines.push(format!(
-            "extra-index-url = {}",
-            list(
-                config
-                    .extra
-                    .iter()
-                    .map(|i| strip_credentials(&i.url))
-                    .collect()
-            )
-        ));
+    let extra: Vec<String> = config
+        .extra
+        .iter()
+        .filter_map(|i| sanitized_url(&i.url))
+        .collect();
+    if !extra.is_empty() {
+        lines.push(format!("extra-index-url = {}", list(extra)));
     }
     if !find_links.is_empty() {
         lines.push(format!("find-links = {}", list(find_links.to_vec())));
@@ -863,11 +866,16 @@ mod tests {
             &[
                 ("XDG_CONFIG_DIRS", "/nonexistent"),
                 ("UV_INDEX", "other=https://env.invalid/simple"),
+                ("UV_EXTRA_INDEX_URL", "https://env2.invalid/simple"),
             ],
         );
         let (carried, project) = uv_config(&h);
         assert_eq!(carried.index.unwrap().url, "https://user.invalid/simple");
-        assert_eq!(carried.extra[0].url, "https://env.invalid/simple");
+        let extra: Vec<&str> = carried.extra.iter().map(|i| i.url.as_str()).collect();
+        assert_eq!(
+            extra,
+            vec!["https://env.invalid/simple", "https://env2.invalid/simple"]
+        );
         assert_eq!(carried.cache_dir.as_deref(), Some("/uv-cache"));
         assert_eq!(project.index.unwrap().url, "https://corp.invalid/simple");
     }
@@ -901,10 +909,16 @@ mod tests {
                 url: "https://u:SECRET@i.invalid/simple".into(),
                 from: "t".into(),
             }),
-            extra: vec![Index {
-                url: "https://TOKEN@e.invalid/simple".into(),
-                from: "t".into(),
-            }],
+            extra: vec![
+                Index {
+                    url: "https://TOKEN@e.invalid/simple".into(),
+                    from: "t".into(),
+                },
+                Index {
+                    url: "not a url".into(),
+                    from: "t".into(),
+                },
+            ],
             trusted_host: Some("i.invalid\nclient-cert = /k".into()),
             ..IndexConfig::default()
         };
