@@ -58,10 +58,7 @@ pub fn prepare(
     corepack(preset, program, host);
     match invocation.tool {
         Tool::Npm => vec![ask("npm", &["config", "get", "cache", "registry"])],
-        Tool::Pnpm => vec![
-            ask("pnpm-registry", &["config", "get", "registry"]),
-            ask("pnpm-store", &["store", "path"]),
-        ],
+        Tool::Pnpm => vec![ask("pnpm-registry", &["config", "get", "registry"])],
         Tool::Yarn => vec![
             ask("yarn-version", &["--version"]),
             ask("yarn-registry", &["config", "get", "registry"]),
@@ -271,16 +268,10 @@ pub fn complete(preset: &mut Preset, invocation: &Invocation, host: &HostEnv, an
             }
         }
         Tool::Pnpm => {
-            let store = expand("store-dir")
-                .or_else(|| answers.get("pnpm-store").and_then(|s| store_root(s)))
-                .or_else(|| {
-                    host.var("PNPM_HOME")
-                        .map(|h| PathBuf::from(h).join("store"))
-                        .or_else(|| {
-                            host.dir_var_or("XDG_DATA_HOME", ".local/share")
-                                .map(|d| d.join("pnpm/store"))
-                        })
-                });
+            // No store: the sandbox binds each grant as its own mount, and hard links cannot
+            // cross mounts, so pnpm finds it cannot link from a store outside the project and
+            // keeps one inside it. Granting the global store would only let the command alter
+            // files that other projects' node_modules are hard links of.
             let cache = expand("cache-dir").or_else(|| {
                 host.dir_var_or("XDG_CACHE_HOME", ".cache")
                     .map(|d| d.join("pnpm"))
@@ -290,7 +281,6 @@ pub fn complete(preset: &mut Preset, invocation: &Invocation, host: &HostEnv, an
                     .map(|d| d.join("pnpm"))
             });
             for (key, dir, why) in [
-                ("store-dir", store, "pnpm's content-addressable store"),
                 ("cache-dir", cache, "pnpm's metadata cache"),
                 ("state-dir", state, "pnpm's state (update checks)"),
             ] {
@@ -299,13 +289,12 @@ pub fn complete(preset: &mut Preset, invocation: &Invocation, host: &HostEnv, an
                     npmrc_dirs.push((key, dir));
                 }
             }
-            if project.is_some() {
-                preset.notes.push(
-                    "pnpm keeps its store on the project's file system; when the project is on \
-                     another one, grant that store with --allow-write"
-                        .to_string(),
-                );
-            }
+            preset.notes.push(
+                "pnpm cannot hard-link from its global store into the project inside the sandbox \
+                 (every grant is a separate mount), so it keeps a store in node_modules/.pnpm-store; \
+                 the global store is not granted"
+                    .to_string(),
+            );
         }
         Tool::Yarn if berry => {
             if let Some(dir) = host
@@ -317,13 +306,22 @@ pub fn complete(preset: &mut Preset, invocation: &Invocation, host: &HostEnv, an
             }
         }
         Tool::Yarn => {
+            // Classic yarn's cache, as its `getCacheDir` finds it (asking yarn in the read-only
+            // probe would give its fallback for an unwritable cache instead): root's home is
+            // /usr/local/share for it.
             let dir = host
                 .var("YARN_CACHE_FOLDER")
                 .map(PathBuf::from)
-                .or_else(|| answers.get("yarn-cache").and_then(|s| store_root(s)))
                 .or_else(|| {
-                    host.dir_var_or("XDG_CACHE_HOME", ".cache")
-                        .map(|d| d.join("yarn"))
+                    host.var("XDG_CACHE_HOME")
+                        .map(|c| PathBuf::from(c).join("yarn"))
+                })
+                .or_else(|| {
+                    if is_root() {
+                        Some(PathBuf::from("/usr/local/share/.cache/yarn"))
+                    } else {
+                        host.in_home(".cache/yarn")
+                    }
                 });
             if let Some(dir) = dir {
                 grant_dir(preset, host, &dir, "yarn's cache");
@@ -409,23 +407,10 @@ fn host_is_url(text: &str) -> bool {
     super::host_entry(text).is_some()
 }
 
-/// `…/store/v10` -> `…/store`; `…/yarn/v6` -> `…/yarn`: the versioned leaf is created by the
-/// tool, the grant covers its parent.
-fn store_root(answer: &str) -> Option<PathBuf> {
-    let line = answer.lines().last()?.trim();
-    let path = PathBuf::from(line);
-    if !path.is_absolute() {
-        return None;
-    }
-    let leaf = path.file_name()?.to_str()?;
-    let versioned = leaf
-        .strip_prefix('v')
-        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
-    Some(if versioned {
-        path.parent()?.to_path_buf()
-    } else {
-        path
-    })
+/// Whether this process runs as root (classic yarn keeps root's cache elsewhere).
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// Berry when yarn says it is 2 or later, or (without an answer) when the project has a
@@ -650,19 +635,6 @@ mod tests {
              npmScopes:\n  \"acme\":\n    npmRegistryServer: \"https://acme.invalid/\"\n"
         );
         assert_eq!(yarnrc_yml(&[]), "");
-    }
-
-    #[test]
-    fn versioned_store_leaves_are_granted_through_their_parent() {
-        assert_eq!(
-            store_root("/h/.local/share/pnpm/store/v10\n"),
-            Some(PathBuf::from("/h/.local/share/pnpm/store"))
-        );
-        assert_eq!(
-            store_root("/h/.cache/x"),
-            Some(PathBuf::from("/h/.cache/x"))
-        );
-        assert_eq!(store_root("undefined"), None);
     }
 
     #[test]
