@@ -48,6 +48,11 @@ pub enum Command {
     /// By default the command sees the system directories and the tools on PATH (read-only), the
     /// current directory (read-write, minus .env files, .git/hooks and .git/config), an empty HOME
     /// and /tmp, no network, and a minimal environment.
+    ///
+    /// When CMD is npm, pnpm, yarn, bun, pip (or `python -m pip`) or uv, the tool's preset adds
+    /// what it needs: its cache read-write, its installation readable, the registries or indexes
+    /// of its own configuration through the filtering proxy, and that configuration without
+    /// credentials in the private HOME. `--no-preset` turns it off; `policy show -- CMD` prints it.
     Exec(ExecArgs),
     /// Report which isolation this machine can give, and why.
     Doctor {
@@ -88,7 +93,7 @@ pub enum PolicyCommand {
 pub struct ExecArgs {
     #[command(flatten)]
     pub sandbox: SandboxArgs,
-    /// Print the backend chosen and why.
+    /// Print the backend chosen and why, and the preset applied.
     #[arg(short, long)]
     pub verbose: bool,
     /// The command and its arguments.
@@ -126,6 +131,10 @@ pub struct SandboxArgs {
     /// Isolation backend.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
+    /// Do not apply the preset of a known package manager (npm, pnpm, yarn, bun, pip, uv): the
+    /// command gets the plain defaults.
+    #[arg(long)]
+    pub no_preset: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

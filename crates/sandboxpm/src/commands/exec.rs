@@ -10,6 +10,7 @@ use sandboxpm_sandbox::{
     defaults, doctor, helper, resolve, select_backend,
 };
 
+use super::presets::{self, Preset};
 use crate::cli::{BackendArg, ExecArgs, NetMode, SandboxArgs};
 
 /// Exit code when the command cannot be found (shell convention).
@@ -32,14 +33,24 @@ pub fn exec(args: ExecArgs) -> anyhow::Result<u8> {
         eprintln!("sandboxpm: not executable: {}", program.display());
         return Ok(EXIT_NOT_EXECUTABLE);
     }
-    let policy = build_policy(&args.sandbox, &ctx, Some(&program))?;
-    let resolved = resolve(&policy, &ctx)?;
+    let requested = backend(args.sandbox.backend);
+    let preset = preset_for(&args.sandbox, &ctx, &args.command, &program, requested)?;
+    if let Some(preset) = &preset {
+        preset.create_missing(&mut |w| eprintln!("sandboxpm: warning: {w}"));
+        if args.verbose {
+            eprint!("{}", preset.render(args.sandbox.net.is_some()));
+        }
+    }
+    let policy = build_policy(&args.sandbox, &ctx, Some(&program), preset.as_ref())?;
+    let mut resolved = resolve(&policy, &ctx)?;
+    if let Some(preset) = &preset {
+        resolved.home_files.extend(preset.planted());
+    }
     let command = Command {
         program: program.clone(),
         argv: args.command.clone(),
     };
 
-    let requested = backend(args.sandbox.backend);
     if args.verbose {
         // The probe costs a fork; only pay for it when asked.
         let (backend, why) = select_backend(requested);
@@ -118,13 +129,37 @@ pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
     None
 }
 
-/// The policy for `exec` and `policy show`: the defaults, the flags, the mandatory denies.
+/// The preset of the package manager `command` runs, unless `--no-preset`.
+pub fn preset_for(
+    args: &SandboxArgs,
+    ctx: &ResolveContext,
+    command: &[OsString],
+    program: &Path,
+    requested: Backend,
+) -> anyhow::Result<Option<Preset>> {
+    if args.no_preset {
+        return Ok(None);
+    }
+    // The probe sandbox starts from the command's own policy without the preset.
+    let base = build_policy(args, ctx, Some(program), None)?;
+    Ok(presets::build(command, program, ctx, &base, requested))
+}
+
+/// The policy for `exec` and `policy show`: the defaults, the preset, the flags, the mandatory
+/// denies.
+///
+/// The flags add to a preset: `--allow-read`, `--allow-write`, `--env` and `--allow-net` extend
+/// it. `--net none` and `--net host` replace its network (they say exactly what the network is).
 pub fn build_policy(
     args: &SandboxArgs,
     ctx: &ResolveContext,
     program: Option<&Path>,
+    preset: Option<&Preset>,
 ) -> anyhow::Result<Policy> {
     let mut policy = defaults::exec_policy(ctx.env.get("PATH").map(String::as_str));
+    if let Some(preset) = preset {
+        preset.apply(&mut policy);
+    }
     for (flag, paths, list) in [
         ("--allow-read", &args.allow_read, &mut policy.read),
         ("--allow-write", &args.allow_write, &mut policy.write),
@@ -148,8 +183,20 @@ pub fn build_policy(
         (Some(NetMode::Host), true) => Network::Host,
         (Some(NetMode::Host), false) => bail!("--allow-net cannot be combined with --net host"),
         (Some(NetMode::None), false) => bail!("--allow-net cannot be combined with --net none"),
-        (_, false) => Network::Allow(args.allow_net.clone()),
-        (_, true) => Network::None,
+        (Some(NetMode::None), true) => Network::None,
+        (None, _) => {
+            let mut hosts = preset.map(Preset::host_entries).unwrap_or_default();
+            for host in &args.allow_net {
+                if !hosts.contains(host) {
+                    hosts.push(host.clone());
+                }
+            }
+            if hosts.is_empty() {
+                Network::None
+            } else {
+                Network::Allow(hosts)
+            }
+        }
     };
     policy.limits.timeout_secs = args.timeout;
     Ok(policy)

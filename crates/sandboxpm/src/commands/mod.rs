@@ -7,6 +7,7 @@ mod exec;
 mod install;
 mod install_state;
 mod policy;
+mod presets;
 mod scripts;
 mod store;
 

@@ -10,12 +10,14 @@ use sandboxpm_sandbox::seccomp::Condition;
 use sandboxpm_sandbox::{Network, ResolveContext, ResolvedPolicy, resolve};
 use serde::Serialize;
 
-use super::exec::{build_policy, find_program};
+use super::exec::{backend, build_policy, find_program, preset_for};
+use super::presets::Preset;
 use crate::cli::SandboxArgs;
 
 #[derive(Serialize)]
 struct Shown<'a> {
     command: Option<String>,
+    preset: Option<&'a Preset>,
     policy: &'a sandboxpm_sandbox::Policy,
     resolved: &'a ResolvedPolicy,
     native: native::NativePlan,
@@ -27,18 +29,29 @@ pub fn show(args: &SandboxArgs, command: &[OsString], json: bool) -> anyhow::Res
     if let (Some(name), None) = (command.first(), &program) {
         anyhow::bail!("command not found: {}", name.to_string_lossy());
     }
-    let policy = build_policy(args, &ctx, program.as_deref())?;
-    let resolved = resolve(&policy, &ctx)?;
+    let preset = match &program {
+        Some(program) => preset_for(args, &ctx, command, program, backend(args.backend))?,
+        None => None,
+    };
+    let policy = build_policy(args, &ctx, program.as_deref(), preset.as_ref())?;
+    let mut resolved = resolve(&policy, &ctx)?;
+    if let Some(preset) = &preset {
+        resolved.home_files.extend(preset.planted());
+    }
     let plan = native::plan(&resolved);
     if json {
         let shown = Shown {
             command: program.map(|p| p.display().to_string()),
+            preset: preset.as_ref(),
             policy: &policy,
             resolved: &resolved,
             native: plan,
         };
         println!("{}", serde_json::to_string_pretty(&shown)?);
     } else {
+        if let Some(preset) = &preset {
+            println!("{}", preset.render(args.net.is_some()));
+        }
         print!("{}", render(&resolved, &plan));
     }
     Ok(0)
@@ -143,7 +156,7 @@ pub fn render(resolved: &ResolvedPolicy, plan: &native::NativePlan) -> String {
                 path.display()
             ),
             MountOp::ReadOnly { path } => format!("read-only  {}", path.display()),
-            MountOp::HomeFile { path, .. } => format!("home file  {} (decoy)", path.display()),
+            MountOp::HomeFile { path, .. } => format!("home file  {}", path.display()),
             MountOp::SealScaffold { path } => format!(
                 "seal ro    {} (scaffolding for mount points)",
                 path.display()
