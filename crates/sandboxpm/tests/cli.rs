@@ -287,3 +287,55 @@ fn bwrap_takes_a_deny_list_of_thousands_of_paths() {
     assert!(t.contains("VISIBLE"), "{t}");
     assert!(t.contains(&(N + 1).to_string()), "{t}");
 }
+
+#[test]
+fn policy_show_prints_each_backends_translation_of_the_same_policy() {
+    let f = Fixture::new(&Identity::Root);
+    let show = |backend: &str| {
+        let out = f
+            .command(&["policy", "show", "--backend", backend, "--json", "--", "sh"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{backend}: {}", text(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let env_secret = f.project.join(".env");
+    let bwrap = show("bwrap");
+    let args: Vec<&str> = bwrap["translation"]["bwrap"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for flag in [
+        "--unshare-all",
+        "--disable-userns",
+        "--new-session",
+        "--die-with-parent",
+    ] {
+        assert!(args.contains(&flag), "bwrap lacks {flag}: {args:?}");
+    }
+    // The project's .env is covered.
+    let at = args
+        .iter()
+        .position(|a| *a == env_secret.to_str().unwrap())
+        .expect("the .env deny is not in the bwrap arguments");
+    assert!(at > 0 && args[at - 2].starts_with("--ro-bind"), "{args:?}");
+
+    let docker = show("docker");
+    let config = &docker["translation"]["docker"];
+    assert_eq!(config["HostConfig"]["ReadonlyRootfs"], true, "{config}");
+    assert_eq!(config["HostConfig"]["CapDrop"][0], "ALL", "{config}");
+    assert_eq!(config["HostConfig"]["NetworkMode"], "none", "{config}");
+
+    let seatbelt = show("seatbelt");
+    let text_ = seatbelt["translation"]["seatbelt"]["text"]
+        .as_str()
+        .unwrap();
+    assert!(text_.contains("(deny default)"));
+    assert!(
+        !text_.contains(f.project.to_str().unwrap()),
+        "a path was spliced into the profile"
+    );
+    assert!(show("native").get("translation").is_none());
+}

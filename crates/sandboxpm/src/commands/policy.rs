@@ -7,7 +7,7 @@ use anyhow::Context;
 use sandboxpm_sandbox::native::{self, MountOp};
 use sandboxpm_sandbox::resolve::Access;
 use sandboxpm_sandbox::seccomp::Condition;
-use sandboxpm_sandbox::{Network, ResolveContext, ResolvedPolicy, resolve};
+use sandboxpm_sandbox::{Backend, Network, ResolveContext, ResolvedPolicy, resolve};
 use serde::Serialize;
 
 use super::exec::{backend, build_policy, find_program, preset_for};
@@ -21,6 +21,9 @@ struct Shown<'a> {
     policy: &'a sandboxpm_sandbox::Policy,
     resolved: &'a ResolvedPolicy,
     native: native::NativePlan,
+    /// What `--backend bwrap|docker|seatbelt` runs instead of the native plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    translation: Option<serde_json::Value>,
 }
 
 pub fn show(args: &SandboxArgs, command: &[OsString], json: bool) -> anyhow::Result<u8> {
@@ -39,6 +42,17 @@ pub fn show(args: &SandboxArgs, command: &[OsString], json: bool) -> anyhow::Res
         resolved.home_files.extend(preset.planted());
     }
     let plan = native::plan(&resolved);
+    let cmd = sandboxpm_sandbox::Command {
+        program: program
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from("/bin/sh")),
+        argv: if command.is_empty() {
+            vec![OsString::from("sh")]
+        } else {
+            command.to_vec()
+        },
+    };
+    let translation = translation(backend(args.backend), &resolved, &cmd)?;
     if json {
         let shown = Shown {
             command: program.map(|p| p.display().to_string()),
@@ -46,6 +60,7 @@ pub fn show(args: &SandboxArgs, command: &[OsString], json: bool) -> anyhow::Res
             policy: &policy,
             resolved: &resolved,
             native: plan,
+            translation: translation.map(|(_, value)| value),
         };
         println!("{}", serde_json::to_string_pretty(&shown)?);
     } else {
@@ -53,8 +68,82 @@ pub fn show(args: &SandboxArgs, command: &[OsString], json: bool) -> anyhow::Res
             println!("{}", preset.render(args.net.is_some()));
         }
         print!("{}", render(&resolved, &plan));
+        if let Some((text, _)) = translation {
+            print!("\n{text}");
+        }
     }
     Ok(0)
+}
+
+/// The translation of the other backends, as text and as JSON: bubblewrap's arguments, the
+/// Docker container spec, the Seatbelt profile and its parameters. Native and landlock show the
+/// plan and rules above.
+fn translation(
+    backend: Backend,
+    resolved: &ResolvedPolicy,
+    cmd: &sandboxpm_sandbox::Command,
+) -> anyhow::Result<Option<(String, serde_json::Value)>> {
+    use sandboxpm_sandbox::{bwrap, docker, seatbelt};
+    Ok(match backend {
+        Backend::Bwrap => {
+            let t = bwrap::translate(
+                resolved,
+                cmd,
+                std::path::Path::new("/run/sandboxpm-empty-file"),
+                bwrap::Fds { first: 3 },
+                &|p| {
+                    let meta = std::fs::metadata(p).ok()?;
+                    Some(if meta.is_dir() {
+                        sandboxpm_sandbox::resolve::EntryKind::Dir
+                    } else {
+                        sandboxpm_sandbox::resolve::EntryKind::File
+                    })
+                },
+            );
+            let args: Vec<String> = t
+                .args
+                .iter()
+                .chain(std::iter::once(&OsString::from("--")))
+                .chain(&t.command)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let mut text = String::from("bubblewrap arguments (passed through --args):\n");
+            for arg in &args {
+                let _ = writeln!(text, "  {arg}");
+            }
+            Some((text, serde_json::json!({ "bwrap": args })))
+        }
+        Backend::Docker => {
+            // SAFETY: getuid and getgid cannot fail.
+            let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+            let image = docker::image();
+            let t = docker::container_config(
+                resolved,
+                cmd,
+                &docker::Options {
+                    uid,
+                    gid,
+                    image: &image,
+                    scratch: std::path::Path::new("/run/sandboxpm-scratch"),
+                    init: None,
+                },
+            )?;
+            let text = format!(
+                "Docker container spec (POST /containers/create):\n{}\n",
+                serde_json::to_string_pretty(&t.config)?
+            );
+            Some((text, serde_json::json!({ "docker": t.config })))
+        }
+        Backend::Seatbelt => {
+            let profile = seatbelt::profile(resolved);
+            let mut text = format!("Seatbelt profile:\n{}\nparameters (-D):\n", profile.text);
+            for param in &profile.params {
+                let _ = writeln!(text, "  {}={}", param.name, param.value.display());
+            }
+            Some((text, serde_json::json!({ "seatbelt": profile })))
+        }
+        Backend::Auto | Backend::Native | Backend::Landlock => None,
+    })
 }
 
 /// The human-readable form, meant for a reviewer.
