@@ -23,7 +23,11 @@
 //! the registry client is its only producer.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
 
+use bytes::Bytes;
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de, ser};
 
 /// An abbreviated packument.
@@ -40,6 +44,7 @@ pub struct Packument {
     )]
     pub dist_tags: BTreeMap<String, String>,
     /// Every published version, by version string. Required, like `name`.
+    #[serde(deserialize_with = "packed_versions")]
     pub versions: BTreeMap<String, PackedManifest>,
     /// When the packument last changed (ISO 8601), if the registry says.
     #[serde(
@@ -185,12 +190,16 @@ const INSTALL_SCRIPTS: [&str; 3] = ["preinstall", "install", "postinstall"];
 
 /// One version of a packument, kept compact (see the module documentation): what picking a
 /// version looks at, and the rest of the manifest encoded, decoded by [`Self::manifest`].
+///
+/// The versions of one packument share a single buffer, so a packument is a handful of
+/// allocations rather than thousands, and freeing it gives the memory back in one piece.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackedManifest {
     deprecated: bool,
-    node_engine: Option<Box<str>>,
+    /// `engines.node` (UTF-8).
+    node_engine: Option<Bytes>,
     /// The [`VersionManifest`] as compact JSON.
-    json: Box<[u8]>,
+    json: Bytes,
 }
 
 impl PackedManifest {
@@ -200,11 +209,9 @@ impl PackedManifest {
     ///
     /// Never in practice: encoding a [`VersionManifest`] as JSON cannot fail.
     pub fn pack(manifest: &VersionManifest) -> Result<Self, serde_json::Error> {
-        Ok(Self {
-            deprecated: manifest.deprecated.is_some(),
-            node_engine: manifest.engines.get("node").map(|r| r.as_str().into()),
-            json: serde_json::to_vec(manifest)?.into_boxed_slice(),
-        })
+        let mut packer = Packer::default();
+        let spans = packer.add(manifest)?;
+        Ok(spans.resolve(&packer.finish()))
     }
 
     /// Whether the version is deprecated.
@@ -214,7 +221,10 @@ impl PackedManifest {
 
     /// `engines.node`: the node versions the package says it supports.
     pub fn node_engine(&self) -> Option<&str> {
-        self.node_engine.as_deref()
+        // Always UTF-8: the bytes were copied from a `String`.
+        self.node_engine
+            .as_deref()
+            .and_then(|range| std::str::from_utf8(range).ok())
     }
 
     /// The whole manifest, decoded.
@@ -226,6 +236,83 @@ impl PackedManifest {
     pub fn manifest(&self) -> Result<VersionManifest, serde_json::Error> {
         serde_json::from_slice(&self.json)
     }
+}
+
+/// Packs manifests one after another into one buffer.
+#[derive(Default)]
+struct Packer {
+    buffer: Vec<u8>,
+}
+
+/// Where [`Packer::add`] put one manifest.
+struct Spans {
+    deprecated: bool,
+    node_engine: Option<Range<usize>>,
+    json: Range<usize>,
+}
+
+impl Packer {
+    fn add(&mut self, manifest: &VersionManifest) -> Result<Spans, serde_json::Error> {
+        let node_engine = manifest.engines.get("node").map(|range| {
+            let start = self.buffer.len();
+            self.buffer.extend_from_slice(range.as_bytes());
+            start..self.buffer.len()
+        });
+        let start = self.buffer.len();
+        serde_json::to_writer(&mut self.buffer, manifest)?;
+        Ok(Spans {
+            deprecated: manifest.deprecated.is_some(),
+            node_engine,
+            json: start..self.buffer.len(),
+        })
+    }
+
+    fn finish(mut self) -> Bytes {
+        self.buffer.shrink_to_fit();
+        Bytes::from(self.buffer)
+    }
+}
+
+impl Spans {
+    fn resolve(self, buffer: &Bytes) -> PackedManifest {
+        PackedManifest {
+            deprecated: self.deprecated,
+            node_engine: self.node_engine.map(|range| buffer.slice(range)),
+            json: buffer.slice(self.json),
+        }
+    }
+}
+
+/// The `versions` object, packed into one buffer (a repeated version: the last one wins).
+fn packed_versions<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, PackedManifest>, D::Error> {
+    struct Versions;
+
+    impl<'de> Visitor<'de> for Versions {
+        type Value = BTreeMap<String, PackedManifest>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of versions")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut packer = Packer::default();
+            let mut spans = BTreeMap::new();
+            while let Some(version) = map.next_key::<String>()? {
+                let manifest: VersionManifest = map.next_value()?;
+                let packed = packer.add(&manifest).map_err(de::Error::custom)?;
+                spans.insert(version, packed);
+            }
+            let buffer = packer.finish();
+            Ok(spans
+                .into_iter()
+                .map(|(version, spans)| (version, spans.resolve(&buffer)))
+                .collect())
+        }
+    }
+
+    d.deserialize_map(Versions)
 }
 
 impl<'de> Deserialize<'de> for PackedManifest {
@@ -624,6 +711,24 @@ mod tests {
         assert_eq!(deprecated.node_engine(), Some("^20"));
     }
 
+    #[test]
+    fn every_version_decodes_from_the_shared_buffer_and_a_repeated_one_keeps_the_last() {
+        let json = r#"{"name": "x", "versions": {
+            "1.0.0": {"version": "1.0.0", "engines": {"node": ">=8"}},
+            "2.0.0": {"version": "2.0.0", "deprecated": "no", "engines": {"node": "^20"}},
+            "1.0.0": {"version": "1.0.0", "dependencies": {"a": "1"}}}}"#;
+        let p: Packument = serde_json::from_str(json).unwrap();
+        assert_eq!(p.versions.len(), 2);
+        let one = &p.versions["1.0.0"];
+        assert_eq!(one.manifest().unwrap().dependencies["a"], "1");
+        assert_eq!(one.node_engine(), None);
+        assert!(!one.is_deprecated());
+        let two = &p.versions["2.0.0"];
+        assert!(two.is_deprecated());
+        assert_eq!(two.node_engine(), Some("^20"));
+        assert_eq!(two.manifest().unwrap().version, "2.0.0");
+    }
+
     /// Only modelled fields are kept, so a version costs a fraction of its entry.
     #[test]
     fn packing_keeps_only_what_an_install_uses() {
@@ -640,7 +745,7 @@ mod tests {
             BTreeMap::from([("postinstall".to_owned(), "node setup.js".to_owned())])
         );
         assert!(manifest.runs_install_scripts());
-        let json = String::from_utf8(packed.json.to_vec()).unwrap();
+        let json = std::str::from_utf8(&packed.json).unwrap();
         assert_eq!(
             json,
             r#"{"name":"a","version":"1.0.0","scripts":{"postinstall":"node setup.js"},"dist":{"tarball":"http://127.0.0.1/a.tgz"}}"#
