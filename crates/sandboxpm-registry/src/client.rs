@@ -221,6 +221,18 @@ impl RegistryClient {
         result
     }
 
+    /// Forget the packuments kept in memory, once whatever needed to see one version of each
+    /// (a resolution) is over: they are the largest thing an install holds. Later calls fetch
+    /// again (from the disk cache while it is fresh); fetches in progress finish for whoever
+    /// awaits them.
+    pub fn forget_packuments(&self) {
+        self.inner
+            .packuments
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// Download a tarball into memory. Credentials are attached only if `url` is under a
     /// registry they belong to. The bytes are not verified here; the store checks integrity.
     ///

@@ -34,5 +34,5 @@ pub use error::{Error, Resource};
 pub use name::escape_package_name;
 pub use options::{ClientOptions, NetworkMode, Registry, RetryPolicy};
 pub use packument::{
-    Bin, BundleDependencies, Dist, Packument, PeerDependencyMeta, VersionManifest,
+    Bin, BundleDependencies, Dist, PackedManifest, Packument, PeerDependencyMeta, VersionManifest,
 };

@@ -61,7 +61,7 @@ async fn packument_is_fetched_and_parsed() {
 
     assert_eq!(packument.name, "left-pad");
     assert_eq!(packument.dist_tags["latest"], "1.0.0");
-    let v = &packument.versions["1.0.0"];
+    let v = &packument.versions["1.0.0"].manifest().unwrap();
     assert_eq!(v.dependencies["dep-a"], "^1.2.0");
     assert_eq!(v.optional_dependencies["fsevents"], "^2");
     assert_eq!(
@@ -94,7 +94,7 @@ async fn scoped_package_uses_escaped_path() {
     assert_eq!(packument.name, "@scope/name");
     assert_eq!(registry.request_log()[0].path, "/@scope%2fname");
     assert_eq!(
-        packument.versions["1.0.0"].dist.tarball,
+        packument.versions["1.0.0"].manifest().unwrap().dist.tarball,
         registry.url_of("/@scope/name/-/name-1.0.0.tgz")
     );
 }
@@ -104,7 +104,7 @@ async fn tarball_is_downloaded_intact() {
     let registry = serve(&["left-pad"]);
     let c = client(options(&registry, None));
     let packument = c.packument("left-pad").await.unwrap();
-    let dist = &packument.versions["1.0.0"].dist;
+    let dist = &packument.versions["1.0.0"].manifest().unwrap().dist;
     let bytes = c.tarball(&dist.tarball).await.unwrap();
     assert_eq!(Some(sri_sha512(&bytes)), dist.integrity);
 }
@@ -423,7 +423,7 @@ async fn auth_goes_to_the_registry_host_and_not_to_a_cdn() {
 
     // The registry refuses anonymous requests, so success proves the token was sent.
     let packument = c.packument("private").await.unwrap();
-    let dist = &packument.versions["1.0.0"].dist;
+    let dist = &packument.versions["1.0.0"].manifest().unwrap().dist;
     assert!(dist.tarball.starts_with(&cdn.url()), "{}", dist.tarball);
     let bytes = c.tarball(&dist.tarball).await.unwrap();
     assert_eq!(Some(sri_sha512(&bytes)), dist.integrity);

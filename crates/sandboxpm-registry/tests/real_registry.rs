@@ -40,7 +40,7 @@ async fn real_registry_smoke() {
     let packument = client.packument("is-number").await.unwrap();
     assert_eq!(packument.name, "is-number");
     let latest = &packument.dist_tags["latest"];
-    let dist = &packument.versions[latest].dist;
+    let dist = &packument.versions[latest].manifest().unwrap().dist;
     let integrity = dist.integrity.as_deref().unwrap();
     assert!(integrity.starts_with("sha512-"), "{integrity}");
 

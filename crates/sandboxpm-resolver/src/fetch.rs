@@ -125,12 +125,16 @@ impl<'s, S: PackumentSource> Fetcher<'s, S> {
         packument: &Packument,
         request: &VersionRequest,
     ) -> Vec<(String, VersionRequest)> {
-        let Some((version, manifest)) = pick(packument, request, self.node.as_ref()) else {
+        let Some((version, packed)) = pick(packument, request, self.node.as_ref()) else {
             return Vec::new();
         };
         if !self.guessed.insert(format!("{}@{version}", packument.name)) {
             return Vec::new();
         }
+        // Undecodable: the resolver reports it when it gets there; a guess just has nothing.
+        let Ok(manifest) = packed.manifest() else {
+            return Vec::new();
+        };
         let bundled = |name: &str| match &manifest.bundle_dependencies {
             BundleDependencies::All(all) => *all,
             BundleDependencies::Names(names) => names.iter().any(|n| n == name),

@@ -8,14 +8,14 @@
 //! version it points to; an exact version gets itself.
 
 use sandboxpm_npm::{Range, Version, VersionRequest};
-use sandboxpm_registry::{Packument, VersionManifest};
+use sandboxpm_registry::{PackedManifest, Packument};
 
-/// The version `request` picks from `packument`, with its manifest.
+/// The version `request` picks from `packument`, with its (packed) manifest.
 pub(crate) fn pick<'p>(
     packument: &'p Packument,
     request: &VersionRequest,
     node: Option<&Version>,
-) -> Option<(Version, &'p VersionManifest)> {
+) -> Option<(Version, &'p PackedManifest)> {
     let find = |wanted: &Version| {
         packument.versions.iter().find_map(|(text, manifest)| {
             let version = Version::parse(text).ok()?;
@@ -36,8 +36,8 @@ pub(crate) fn pick<'p>(
                 .and_then(|version| find(&version));
             if let Some((version, manifest)) = latest
                 && (range.is_any() || range.satisfies(&version))
-                && manifest.deprecated.is_none()
-                && engine_ok(manifest, node)
+                && !manifest.is_deprecated()
+                && engine_ok(manifest.node_engine(), node)
             {
                 return Some((version, manifest));
             }
@@ -49,7 +49,8 @@ pub(crate) fn pick<'p>(
                     range.satisfies(&version).then_some((version, manifest))
                 })
                 .max_by(|(va, ma), (vb, mb)| {
-                    let rank = |m: &VersionManifest| (m.deprecated.is_none(), engine_ok(m, node));
+                    let rank =
+                        |m: &PackedManifest| (!m.is_deprecated(), engine_ok(m.node_engine(), node));
                     rank(ma).cmp(&rank(mb)).then_with(|| va.cmp(vb))
                 })
         }
@@ -66,9 +67,10 @@ pub(crate) fn satisfies(request: &VersionRequest, version: &Version) -> bool {
     }
 }
 
-/// Whether `engines.node` accepts `node`; an unknown node or an unparsable range accepts.
-pub(crate) fn engine_ok(manifest: &VersionManifest, node: Option<&Version>) -> bool {
-    match (node, manifest.engines.get("node")) {
+/// Whether `engines.node` (`required`) accepts `node`; an unknown node or an unparsable range
+/// accepts.
+pub(crate) fn engine_ok(required: Option<&str>, node: Option<&Version>) -> bool {
+    match (node, required) {
         (Some(node), Some(range)) => Range::parse(range).is_ok_and(|r| r.satisfies(node)),
         _ => true,
     }
@@ -79,6 +81,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use sandboxpm_registry::VersionManifest;
 
     fn packument(latest: &str, versions: &[(&str, Extra)]) -> Packument {
         let mut p = Packument {
@@ -99,7 +102,8 @@ mod tests {
             if let Some(node) = extra.node {
                 manifest.engines.insert("node".into(), node.into());
             }
-            p.versions.insert((*version).into(), manifest);
+            let packed = PackedManifest::pack(&manifest).unwrap();
+            p.versions.insert((*version).into(), packed);
         }
         p
     }

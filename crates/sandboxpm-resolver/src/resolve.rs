@@ -377,7 +377,7 @@ impl<S: PackumentSource> Resolver<'_, S> {
                 chain: chain_to(parent, &edge),
                 source,
             })?;
-        let Some((version, manifest)) =
+        let Some((version, packed)) =
             pick(&packument, &request, self.options.node_version.as_ref())
         else {
             return Err(ResolveError::NoMatchingVersion {
@@ -392,12 +392,17 @@ impl<S: PackumentSource> Resolver<'_, S> {
             self.add_context(&key, parent);
             return Ok(key);
         }
+        let manifest = packed.manifest().map_err(|e| ResolveError::Fetch {
+            package: target.clone(),
+            chain: chain_to(parent, &edge),
+            source: Arc::new(e),
+        })?;
         let chain = Arc::new(Chain {
             key: key.clone(),
             optional: parent.as_ref().is_some_and(|p| p.optional) || kind.is_optional(),
             parent: parent.clone(),
         });
-        let node = self.new_node(&target, version, manifest, chain, &edge)?;
+        let node = self.new_node(&target, version, &manifest, chain, &edge)?;
         self.insert(key.clone(), node);
         self.queue.push_back(key.clone());
         Ok(key)

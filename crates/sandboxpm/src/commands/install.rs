@@ -229,6 +229,7 @@ async fn run(
     let lock_decides = lockfile.is_some_and(|l| l.check_manifest(manifest).is_ok());
     resolve_options.node_version = if lock_decides { None } else { node_version() };
     let graph = sandboxpm_resolver::resolve(manifest, &resolve_options, lockfile, client).await?;
+    client.forget_packuments();
     let mut warnings: Vec<String> = Vec::new();
     let mut skipped_optional = 0;
     for warning in &graph.warnings {
@@ -483,6 +484,13 @@ impl LazyClient {
             .get_or_init(|| RegistryClient::new(self.options.clone()).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| anyhow::anyhow!("creating the registry client: {e}"))
+    }
+
+    /// Frees the packuments of a finished resolution (if the client was ever built).
+    fn forget_packuments(&self) {
+        if let Some(Ok(client)) = self.client.get() {
+            client.forget_packuments();
+        }
     }
 }
 
