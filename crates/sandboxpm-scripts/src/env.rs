@@ -209,7 +209,12 @@ mod tests {
             assert!(is_secret_config_key(key), "{key}");
         }
         for key in [
-            "registry", "cache", "nodedir", "python", "loglevel", "foreground-scripts",
+            "registry",
+            "cache",
+            "nodedir",
+            "python",
+            "loglevel",
+            "foreground-scripts",
         ] {
             assert!(!is_secret_config_key(key), "{key}");
         }
