@@ -131,7 +131,7 @@ impl Case {
         let root = std::fs::canonicalize(dir.path()).unwrap();
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
         let secrets = Secrets::new();
-        let case = Case {
+        let mut case = Case {
             home: root.join("home"),
             project: root.join("project"),
             sbx_home: root.join("sandboxpm-home"),
@@ -142,7 +142,6 @@ impl Case {
             name,
             tool_path: Vec::new(),
         };
-        let mut case = case;
         let s = &case.secrets;
         let files: Vec<(PathBuf, String)> = vec![
             (
@@ -467,7 +466,7 @@ fn run(mut command: Command, limit: Duration) -> Output {
 /// Node's headers for node-gyp (`npm_config_nodedir`): the fake home has no node-gyp cache and
 /// the sandbox has no network to download one.
 fn node_headers() -> Option<PathBuf> {
-    let node = support_which("node")?;
+    let node = which_on_default_path("node")?;
     let root = std::fs::canonicalize(node)
         .ok()?
         .parent()?
@@ -478,7 +477,7 @@ fn node_headers() -> Option<PathBuf> {
         .then_some(root)
 }
 
-fn support_which(name: &str) -> Option<PathBuf> {
+fn which_on_default_path(name: &str) -> Option<PathBuf> {
     ["/usr/local/bin", "/usr/bin", "/bin"]
         .iter()
         .map(|d| Path::new(d).join(name))
