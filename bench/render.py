@@ -148,8 +148,9 @@ def scripts_section(data):
         "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
         f"({platform.machine()}, kernel {platform.release()}, {nproc()} cores), sandboxpm {build}, "
-        f"{runs} runs per command after 2 warm-ups, one hyperfine run; load average "
-        f"{os.environ.get('BENCH_LOAD', '?')} (the machine is shared: expect noise).",
+        f"{runs} runs per command (rounds rotating the commands' order, 2 warm-ups each); load average "
+        f"{os.environ.get('BENCH_LOAD', '?')} (the machine is shared: expect noise)."
+        + (f" {os.environ['BENCH_NOTE']}" if os.environ.get("BENCH_NOTE") else ""),
         "",
         f"{scripts} approved install scripts (six `node install.js` generating files, one `sh` copy, one "
         "`cc` compile-and-run; two levels), node_modules and the store in place; each run first removes "

@@ -4,8 +4,8 @@
 # parallelism, same environment, the package directory as working directory), in one hyperfine
 # run. Writes bench/results/scripts.json and the "Install scripts" section of bench/RESULTS.md.
 #
-#   bench/scripts.sh                          # release build, 15 runs per command
-#   RUNS=30 SANDBOXPM=target/debug/sandboxpm bench/scripts.sh
+#   bench/scripts.sh                          # release build, 3 rounds of 10 runs per command
+#   ROUNDS=5 RUNS=20 SANDBOXPM=path/to/sandboxpm bench/scripts.sh
 #
 # The fixture (bench/scripts_fixture.py) is generated into bench/.work/scripts and served by a
 # loopback registry. The project is installed once; every measured run then starts from the same
@@ -20,7 +20,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-runs=${RUNS:-15}
+runs=${RUNS:-10}
+rounds=${ROUNDS:-3}
 work="$here/.work/scripts"
 
 command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null
@@ -73,11 +74,33 @@ sh -c "$reset"
   exit 1
 }
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-"${clean_env[@]}" hyperfine --warmup 2 --runs "$runs" --prepare "$reset" \
-  --export-json "$here/results/scripts.json" \
-  -n 'sandboxed' "$bin install --silent" \
-  -n 'bare' "$bin install --ignore-scripts --silent && sh $work/bare.sh" \
-  -n 'no scripts' "$bin install --ignore-scripts --silent" >&2
+# Rounds, the commands' order rotating between them, so that a load change on this shared
+# machine falls on every command alike; the medians are taken over all rounds' runs.
+commands=(
+  'sandboxed' "$bin install --silent"
+  'bare' "$bin install --ignore-scripts --silent && sh $work/bare.sh"
+  'no scripts' "$bin install --ignore-scripts --silent"
+)
+rm -f "$work"/round-*.json
+for round in $(seq "$rounds"); do
+  args=()
+  for k in 0 1 2; do
+    i=$(( (k + round - 1) % 3 * 2 ))
+    args+=(-n "${commands[$i]}" "${commands[$((i + 1))]}")
+  done
+  "${clean_env[@]}" hyperfine --warmup 2 --runs "$runs" --prepare "$reset" \
+    --export-json "$work/round-$round.json" "${args[@]}" >&2
+done
+python3 - "$work" "$here/results/scripts.json" <<'PY'
+import glob, json, statistics, sys
+merged = {}
+for path in sorted(glob.glob(sys.argv[1] + "/round-*.json")):
+    for r in json.load(open(path))["results"]:
+        merged.setdefault(r["command"], []).extend(r["times"])
+results = [{"command": c, "times": t, "median": statistics.median(t), "mean": statistics.mean(t),
+            "stddev": statistics.stdev(t), "min": min(t), "max": max(t)} for c, t in merged.items()]
+json.dump({"results": results}, open(sys.argv[2], "w"), indent=2)
+PY
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 BENCH_LOAD="$load_before -> $load_after" BENCH_BINARY="$bin" \
