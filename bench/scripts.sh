@@ -69,7 +69,9 @@ done
 reset="rm -f node_modules/.sandboxpm/*/.sandboxpm-scripts-done node_modules/.sandboxpm/.install-state.json"
 # From that state, `sandboxpm install` runs all eight scripts again (and nothing else changes).
 sh -c "$reset"
-"${clean_env[@]}" "$bin" install 2>&1 | grep -q "ran the install scripts of 8 package(s)" || {
+"${clean_env[@]}" "$bin" install >"$work/reset-install.log" 2>&1
+grep -q "ran the install scripts of 8 package(s)" "$work/reset-install.log" || {
+  cat "$work/reset-install.log" >&2
   echo "after the reset, sandboxpm install did not run the eight scripts" >&2
   exit 1
 }
