@@ -130,6 +130,49 @@ def install_section(results_dir):
     return "\n".join(lines)
 
 
+def scripts_section(data):
+    import os
+    r = {x["command"]: x for x in data["results"]}
+    sandboxed, bare, none = (r[k]["median"] * 1000.0 for k in ("sandboxed", "bare", "no scripts"))
+    phase_sbx, phase_bare = sandboxed - none, bare - none
+    scripts = 8
+    runs = len(r["sandboxed"]["times"])
+
+    def row(name, what):
+        x = r[name]
+        return (f"| {what} | {x['median'] * 1000:.0f} ms | {x['mean'] * 1000:.0f} ± {x['stddev'] * 1000:.0f} ms "
+                f"| {x['min'] * 1000:.0f}–{x['max'] * 1000:.0f} ms |")
+
+    binary = os.environ.get("BENCH_BINARY", "")
+    build = "debug build" if "/debug/" in binary else "release build"
+    lines = [
+        "## Install scripts (`bench/scripts.sh`)",
+        "",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
+        f"({platform.machine()}, kernel {platform.release()}, {nproc()} cores), sandboxpm {build}, "
+        f"{runs} runs per command (rounds rotating the commands' order, 2 warm-ups each); load average "
+        f"{os.environ.get('BENCH_LOAD', '?')} (the machine is shared: expect noise)."
+        + (f" {os.environ['BENCH_NOTE']}" if os.environ.get("BENCH_NOTE") else ""),
+        "",
+        f"{scripts} approved install scripts (six `node install.js` generating files, one `sh` copy, one "
+        "`cc` compile-and-run; two levels), node_modules and the store in place; each run first removes "
+        "the scripts-ran markers, so every run executes all the scripts.",
+        "",
+        "| command | median | mean ± σ | range |",
+        "| --- | ---: | ---: | ---: |",
+        row("sandboxed", "`sandboxpm install` (scripts sandboxed)"),
+        row("bare", "`sandboxpm install --ignore-scripts` + the same scripts bare"),
+        row("no scripts", "`sandboxpm install --ignore-scripts`"),
+        "",
+        f"Script phase (median minus `--ignore-scripts`): sandboxed **{phase_sbx:.0f} ms**, bare "
+        f"**{phase_bare:.0f} ms**, ratio **{phase_sbx / phase_bare:.2f}** "
+        f"({(phase_sbx - phase_bare) / scripts:+.1f} ms per script). Target: at most 1.10.",
+        f"Whole install with scripts, sandboxed / bare: {sandboxed / bare:.2f}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     kind, src, dest = sys.argv[1:4]
     if kind == "install":
@@ -141,4 +184,8 @@ if __name__ == "__main__":
     if kind == "spawn":
         body = spawn_section(data)
         replace_section(dest, "Spawn overhead", body)
+        print(body)
+    elif kind == "scripts":
+        body = scripts_section(data)
+        replace_section(dest, "Install scripts", body)
         print(body)

@@ -127,8 +127,9 @@ pub fn dependency_links_dir(project_dir: &Path, key: &str) -> std::path::PathBuf
 
 /// Whether an npm configuration key may hold a credential or a network setting, and so never
 /// reaches a script: anything about auth, passwords, tokens, secrets, keys or certificates,
-/// per-registry settings (`//host/:…`), scoped auth (`@scope:_authToken`), and the proxy keys
-/// (a proxy URL can carry a password, and the sandbox sets its own proxy when it grants network).
+/// per-registry settings (`//host/:…`), scoped auth (`@scope:_authToken`), the proxy keys (a
+/// proxy URL can carry a password, and the sandbox sets its own proxy when it grants network), and
+/// `otp`, the two-factor code npm sends when publishing (valid for seconds, but a credential).
 pub fn is_secret_config_key(key: &str) -> bool {
     const WORDS: &[&str] = &[
         "_auth",
@@ -147,6 +148,7 @@ pub fn is_secret_config_key(key: &str) -> bool {
         "noproxy",
         "username",
         "email",
+        "otp",
     ];
     let lower = key.to_ascii_lowercase();
     lower.starts_with("//")
@@ -201,10 +203,19 @@ mod tests {
             "my-secret",
             "GITHUB_TOKEN",
             "https-proxy",
+            "otp",
+            "OTP",
         ] {
             assert!(is_secret_config_key(key), "{key}");
         }
-        for key in ["registry", "cache", "nodedir", "python", "loglevel"] {
+        for key in [
+            "registry",
+            "cache",
+            "nodedir",
+            "python",
+            "loglevel",
+            "foreground-scripts",
+        ] {
             assert!(!is_secret_config_key(key), "{key}");
         }
     }

@@ -11,7 +11,11 @@
 //! - **write**: the package's own directory (a private copy, never store blobs), plus the
 //!   `write` paths the user granted in `.sandboxpmrc` `sandbox.packages.<name>`;
 //! - **network**: none, unless `sandbox.packages.<name>.network` lists hosts;
-//! - **denies**: [`defaults::mandatory_denies`], always;
+//! - **denies**: [`defaults::mandatory_denies`], always, and every npm configuration file:
+//!   the ones sandboxpm read (user, global, project) and, whether it exists yet or not, npm's
+//!   global `npmrc` inside node's installation (`<node root>/etc/npmrc`, where `npm config set
+//!   --global` writes tokens) and its built-in one (`<npm root>/npmrc`). Node's installation is
+//!   granted so scripts can run node; the registry tokens kept there are not;
 //! - **limits**: a wall-clock timeout, [`DEFAULT_TIMEOUT_SECS`] unless configured.
 //!
 //! The project itself (its `package.json`, sources, `.env`, `.git`) is not granted at all.
@@ -47,6 +51,9 @@ pub struct ScriptPolicyInputs<'a> {
     pub grants: Option<&'a PackageGrants>,
     /// The timeout; `None` for [`DEFAULT_TIMEOUT_SECS`].
     pub timeout_secs: Option<u64>,
+    /// The npm configuration files sandboxpm read ([`sandboxpm_config::NpmConfig::files`]):
+    /// they hold registry tokens, so no script reads them, wherever they are.
+    pub npm_config_files: &'a [PathBuf],
 }
 
 /// The (unresolved) policy of the package's scripts.
@@ -90,6 +97,26 @@ pub fn script_policy(inputs: &ScriptPolicyInputs<'_>) -> Policy {
     policy.read.dedup();
     policy.extend(defaults::mandatory_denies());
     policy
+        .deny_read
+        .extend(npm_config_denies(inputs).iter().map(|p| text(p)));
+    policy
+}
+
+/// npm's configuration files: those read, plus the global and built-in ones of the npm that
+/// scripts can run, which sit inside granted directories. (Denies of missing files are
+/// skipped when the policy is resolved.)
+fn npm_config_denies(inputs: &ScriptPolicyInputs<'_>) -> Vec<PathBuf> {
+    let tools = inputs.toolchain;
+    let mut out: Vec<PathBuf> = inputs.npm_config_files.to_vec();
+    if let Some(root) = &tools.node_root {
+        out.push(root.join("etc").join("npmrc"));
+    }
+    if let Some(root) = &tools.npm_root {
+        out.push(root.join("npmrc"));
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The directories of a package's dependencies, transitively.

@@ -83,6 +83,7 @@ pub fn prepare_job(
         caller_path: ctx.caller_env.get("PATH").map(String::as_str),
         grants: ctx.settings.packages.get(&package.name),
         timeout_secs: ctx.timeout_secs,
+        npm_config_files: &ctx.npm_config.files,
     });
     let mut scripts = Vec::new();
     for (event, command) in package.runnable() {

@@ -167,6 +167,7 @@ fn policy_inputs<'a>(
         caller_path: Some("/usr/local/bin:/usr/bin:relative/bin"),
         grants,
         timeout_secs: None,
+        npm_config_files: &[],
     }
 }
 
@@ -307,4 +308,59 @@ fn resolved_policy_runs_in_the_package_with_exactly_the_script_environment() {
     keys.sort();
     assert_eq!(keys, vec!["HOME", "PATH", "TMPDIR", "npm_lifecycle_event"]);
     assert_eq!(resolved.env["HOME"], home.display().to_string());
+}
+
+#[test]
+fn npm_configuration_files_are_never_readable() {
+    // node installed by a version manager in the home: its installation is granted (scripts run
+    // node from it), the global `etc/npmrc` inside it, where tokens are kept, is not; nor are
+    // the other configuration files sandboxpm read, wherever they are.
+    let (p, pkg) = project_with_deps();
+    let home = tempfile::tempdir().unwrap();
+    let home = std::fs::canonicalize(home.path()).unwrap();
+    let node_root = home.join(".nvm/versions/node/v20.0.0");
+    let npm_root = node_root.join("lib/node_modules/npm");
+    // A CI image's `NPM_CONFIG_USERCONFIG`, kept next to node.
+    let userconfig = node_root.join("ci.npmrc");
+    for file in [
+        node_root.join("bin/node"),
+        node_root.join("etc/npmrc"),
+        npm_root.join("npmrc"),
+        userconfig.clone(),
+    ] {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "//registry.invalid/:_authToken=SECRET\n").unwrap();
+    }
+    let tools = Toolchain {
+        node: Some(node_root.join("bin/node")),
+        node_root: Some(node_root.clone()),
+        npm_root: Some(npm_root.clone()),
+        ..Toolchain::default()
+    };
+    let files = vec![userconfig.clone()];
+    let mut inputs = policy_inputs(&p, &pkg, &tools, None);
+    inputs.npm_config_files = &files;
+    let policy = script_policy(&inputs);
+    let base = ResolveContext {
+        cwd: p.root.clone(),
+        home: Some(home.clone()),
+        passwd_home: None,
+        env: BTreeMap::new(),
+        glob_limit: 64,
+    };
+    let resolved = resolve_script_policy(&policy, &base, &pkg.dir, &BTreeMap::new()).unwrap();
+    let access = |path: &Path| resolved.covering_grant(path).map(|g| g.access);
+    assert_eq!(access(&node_root.join("bin/node")), Some(Access::Read));
+    for secret in [
+        node_root.join("etc/npmrc"),
+        npm_root.join("npmrc"),
+        userconfig,
+    ] {
+        assert!(
+            resolved.deny_read.iter().any(|d| d.path == secret),
+            "{} is not denied: {:?}",
+            secret.display(),
+            resolved.deny_read
+        );
+    }
 }
