@@ -23,6 +23,10 @@ pub const MANDATORY_DENY_READ: &[&str] = &[
     "~/.yarnrc.yml",
     "~/.pypirc",
     "~/.git-credentials",
+    // Registry tokens of other toolchains whose directories are granted as tools (`~/.cargo/bin`
+    // on PATH grants `~/.cargo`).
+    "~/.cargo/credentials",
+    "~/.cargo/credentials.toml",
     "~/.config/gh",
     "~/.config/hub",
     "~/.password-store",

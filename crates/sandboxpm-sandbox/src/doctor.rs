@@ -130,6 +130,8 @@ pub fn guarantees(backend: Backend, landlock_abi: i32) -> (Vec<&'static str>, Ve
                 "hidden files error (EACCES) instead of appearing empty",
                 "signals to host processes need Landlock ABI 6",
                 "network allowlists (`--allow-net`): refused; only network none",
+                "file metadata: the mode bits (but not setuid/setgid) and timestamps of files the \
+                 user owns outside the grants can be changed (Landlock has no right for it)",
             ],
         ),
         Backend::Bwrap => crate::bwrap::guarantees(),

@@ -38,6 +38,8 @@ pub enum Condition {
     InetSocketFamily,
     /// Any syscall number of the x32 ABI (bit 30 set), which would bypass every rule by number.
     X32Abi,
+    /// When the mode argument (`args[N]`, low 32 bits) sets the setuid or setgid bit.
+    SetidMode(u8),
 }
 
 /// One rule of the filter.
@@ -51,6 +53,44 @@ pub struct Rule {
     pub action: Action,
     /// Why.
     pub why: &'static str,
+}
+
+/// Extra rules where the command shares the host's file system (the `landlock` backend, which
+/// has no mount namespace). Landlock has no access right for metadata, so a command could change
+/// the mode or extended attributes of any file its uid owns, outside every grant: setuid and
+/// setgid bits and extended attributes are refused here. Plain mode bits and timestamps stay
+/// allowed (compilers and archivers set them on their own output), a documented gap of that
+/// backend.
+pub fn shared_filesystem_rules() -> Vec<Rule> {
+    vec![
+        Rule {
+            syscalls: vec!["chmod", "fchmod"],
+            condition: Condition::SetidMode(1),
+            action: Action::Eperm,
+            why: "no mount namespace: a setuid or setgid bit on a file the uid owns, anywhere",
+        },
+        Rule {
+            syscalls: vec!["fchmodat", "fchmodat2"],
+            condition: Condition::SetidMode(2),
+            action: Action::Eperm,
+            why: "no mount namespace: a setuid or setgid bit on a file the uid owns, anywhere",
+        },
+        Rule {
+            syscalls: vec![
+                "setxattr",
+                "lsetxattr",
+                "fsetxattr",
+                "setxattrat",
+                "removexattr",
+                "lremovexattr",
+                "fremovexattr",
+                "removexattrat",
+            ],
+            condition: Condition::Always,
+            action: Action::Eperm,
+            why: "no mount namespace: extended attributes of files outside the grants",
+        },
+    ]
 }
 
 /// The rules for one sandbox. `deny_inet` adds the inet socket rule, used when there is no

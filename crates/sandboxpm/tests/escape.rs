@@ -392,13 +392,14 @@ fn script_cannot_survive_an_interrupted_docker_run() {
             "--",
             "sh",
             "-c",
-            "echo started > src/started-marker; sleep 3; echo late > src/late-marker",
+            "echo started > src/started-marker; sleep 5; echo late > src/late-marker",
         ])
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
     let started = f.project.join("src/started-marker");
-    for _ in 0..100 {
+    // Creating a container takes from half a second to many on a loaded machine.
+    for _ in 0..600 {
         if started.exists() {
             break;
         }
@@ -409,7 +410,7 @@ fn script_cannot_survive_an_interrupted_docker_run() {
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status}");
-    std::thread::sleep(Duration::from_millis(4000));
+    std::thread::sleep(Duration::from_millis(6000));
     assert!(
         !f.project.join("src/late-marker").exists(),
         "the container outlived sandboxpm"

@@ -125,6 +125,20 @@ pub fn syscall_number(name: &str) -> Option<u32> {
         "name_to_handle_at" => libc::SYS_name_to_handle_at,
         "lookup_dcookie" => libc::SYS_lookup_dcookie,
         "socket" => libc::SYS_socket,
+        "fchmod" => libc::SYS_fchmod,
+        "fchmodat" => libc::SYS_fchmodat,
+        "setxattr" => libc::SYS_setxattr,
+        "lsetxattr" => libc::SYS_lsetxattr,
+        "fsetxattr" => libc::SYS_fsetxattr,
+        "removexattr" => libc::SYS_removexattr,
+        "lremovexattr" => libc::SYS_lremovexattr,
+        "fremovexattr" => libc::SYS_fremovexattr,
+        // Newer than the libc crate's tables; one number on every architecture.
+        "fchmodat2" => 452,
+        "setxattrat" => 463,
+        "removexattrat" => 466,
+        #[cfg(target_arch = "x86_64")]
+        "chmod" => libc::SYS_chmod,
         #[cfg(target_arch = "x86_64")]
         "iopl" => libc::SYS_iopl,
         #[cfg(target_arch = "x86_64")]
@@ -199,6 +213,12 @@ fn block_for(rule: &Rule, name: &str) -> Vec<Insn> {
                 allow,
             ]
         }
+        Condition::SetidMode(arg) => vec![
+            stmt(LD_W_ABS, arg_lo(u32::from(arg))),
+            jump(JSET_K, libc::S_ISUID | libc::S_ISGID, 0, 1),
+            deny,
+            allow,
+        ],
         Condition::TerminalInjection => vec![
             stmt(LD_W_ABS, arg_lo(1)),
             jump(JEQ_K, libc::TIOCSTI as u32, 0, 1),
@@ -247,6 +267,7 @@ fn socket_block(rules: &[&Rule]) -> Vec<Insn> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::seccomp::rules;
@@ -429,8 +450,37 @@ mod tests {
     }
 
     #[test]
+    fn setid_modes_and_xattrs_are_refused_only_on_a_shared_file_system() {
+        let mut shared = rules(true);
+        shared.extend(crate::seccomp::shared_filesystem_rules());
+        let shared = compile(&shared);
+        let plain = compile(&rules(false));
+        let chmod = syscall_number("chmod").unwrap();
+        let fchmodat = syscall_number("fchmodat").unwrap();
+        let eperm = RET_ERRNO | libc::EPERM as u32;
+        let arch = AUDIT_ARCH;
+        assert_eq!(run(&shared, arch, chmod, [0, 0o4755, 0, 0, 0, 0]), eperm);
+        assert_eq!(run(&shared, arch, chmod, [0, 0o2755, 0, 0, 0, 0]), eperm);
+        assert_eq!(run(&shared, arch, chmod, [0, 0o755, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(run(&shared, arch, fchmodat, [0, 0, 0o6755, 0, 0, 0]), eperm);
+        assert_eq!(
+            run(&shared, arch, fchmodat, [0, 0, 0o644, 0, 0, 0]),
+            RET_ALLOW
+        );
+        assert_eq!(run(&shared, arch, 463, [0; 6]), eperm);
+        assert_eq!(
+            run(&shared, arch, syscall_number("setxattr").unwrap(), [0; 6]),
+            eperm
+        );
+        assert_eq!(run(&plain, arch, chmod, [0, 0o4755, 0, 0, 0, 0]), RET_ALLOW);
+    }
+
+    #[test]
     fn every_named_syscall_exists_on_this_architecture() {
-        for rule in rules(true) {
+        for rule in rules(true)
+            .into_iter()
+            .chain(crate::seccomp::shared_filesystem_rules())
+        {
             for name in rule.syscalls {
                 assert!(syscall_number(name).is_some(), "{name} has no number");
             }

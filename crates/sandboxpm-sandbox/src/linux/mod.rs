@@ -430,7 +430,9 @@ fn run_landlock(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error
         .map_err(|e| Error::Setup(format!("translating the policy for Landlock: {e}")))?;
     let prepared = prepare(&policy, cmd)?;
     let deny_inet = policy.network != Network::Host;
-    let seccomp = bpf::compile(&seccomp::rules(deny_inet));
+    let mut filter = seccomp::rules(deny_inet);
+    filter.extend(seccomp::shared_filesystem_rules());
+    let seccomp = bpf::compile(&filter);
     let (rd, wr) = pipe()?;
     // Orphaned descendants are re-parented to us, so that they can be found and killed.
     sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1)

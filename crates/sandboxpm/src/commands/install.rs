@@ -228,7 +228,8 @@ async fn run(
     // ask when the lockfile does not already decide everything.
     let lock_decides = lockfile.is_some_and(|l| l.check_manifest(manifest).is_ok());
     resolve_options.node_version = if lock_decides { None } else { node_version() };
-    let graph = sandboxpm_resolver::resolve(manifest, &resolve_options, lockfile, client).await?;
+    let mut graph =
+        sandboxpm_resolver::resolve(manifest, &resolve_options, lockfile, client).await?;
     client.forget_packuments();
     let mut warnings: Vec<String> = Vec::new();
     let mut skipped_optional = 0;
@@ -289,7 +290,7 @@ async fn run(
                     Arc::clone(&downloaded),
                 );
                 async move {
-                    let result = fetch(client, &store, package, &downloaded).await;
+                    let result = fetch(client, &store, package, &downloaded, !lock_decides).await;
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     if out.live {
                         draw_progress("fetching", n, Some(total));
@@ -303,6 +304,14 @@ async fn run(
     let mut contents: BTreeMap<String, PackageContents> = BTreeMap::new();
     let mut file_lists: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (key, c, files) in fetched {
+        // A `binding.gyp` means npm's implicit `node-gyp rebuild`, whatever the metadata said:
+        // the package gets a private copy (its build must never write into the store), the
+        // lockfile records it, and its script is a candidate like any other.
+        if files.contains("binding.gyp")
+            && let Some(package) = graph.packages.get_mut(&key)
+        {
+            package.has_install_script = true;
+        }
         contents.insert(key.clone(), c);
         file_lists.insert(key, files);
     }
@@ -384,6 +393,7 @@ async fn fetch(
     store: &Arc<Store>,
     package: &ResolvedPackage,
     downloaded: &AtomicUsize,
+    look_for_gyp: bool,
 ) -> anyhow::Result<(String, PackageContents, BTreeSet<String>)> {
     let key = package.key();
     let sha512 = package.integrity.as_ref().and_then(|i| i.sha512());
@@ -392,10 +402,22 @@ async fn fetch(
     if let Some(digest) = sha512
         && store.index_path(&digest).is_file()
     {
+        // Without a lockfile that already says whether it builds, a stored package's index is
+        // read for a `binding.gyp` (an implicit install script the metadata may not announce).
+        let files = if look_for_gyp && !package.has_install_script {
+            store
+                .index(&digest)
+                .with_context(|| format!("reading the store index of {key}"))?
+                .filter(|index| index.files.contains_key("binding.gyp"))
+                .map(|_| BTreeSet::from(["binding.gyp".to_string()]))
+                .unwrap_or_default()
+        } else {
+            BTreeSet::new()
+        };
         return Ok((
             key,
             PackageContents::Stored(Sha512Digest::from(digest)),
-            BTreeSet::new(),
+            files,
         ));
     }
     let bytes = client

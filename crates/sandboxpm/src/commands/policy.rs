@@ -275,6 +275,9 @@ pub fn render(resolved: &ResolvedPolicy, plan: &native::NativePlan) -> String {
             Condition::TerminalInjection => "ioctl TIOCSTI/TIOCLINUX (low 32 bits)".to_string(),
             Condition::ExoticSocketFamily => "socket outside unix/inet/inet6/netlink".to_string(),
             Condition::InetSocketFamily => "socket inet/inet6/unix".to_string(),
+            Condition::SetidMode(_) => {
+                format!("{} setting setuid/setgid bits", rule.syscalls.join(", "))
+            }
         };
         let _ = writeln!(w, "    {:?}: {what}\n        ({})", rule.action, rule.why);
     }

@@ -450,15 +450,32 @@ pub fn command(command: crate::cli::ScriptsCommand) -> anyhow::Result<u8> {
             for (name, version) in &with_scripts {
                 let key = format!("{name}@{version}");
                 let dir = sandboxpm_linker::package_path(&project, &key, name);
-                let scripts = PackageJson::read(&dir.join("package.json"))
-                    .map(|m| {
-                        m.install_scripts(dir.join("binding.gyp").is_file())
-                            .into_iter()
-                            .map(|(event, cmd)| format!("{}: {cmd}", event.name()))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    })
-                    .unwrap_or_else(|_| "(not installed)".to_string());
+                // The same discovery as the prompt: binding.gyp expansions are listed too.
+                let scripts = match PackageJson::read(&dir.join("package.json")) {
+                    Ok(manifest) => {
+                        let package = InstalledPackage {
+                            key: key.clone(),
+                            name: name.clone(),
+                            version: version.clone(),
+                            has_binding_gyp: dir.join("binding.gyp").is_file(),
+                            dir: dir.clone(),
+                            manifest,
+                            bundled: false,
+                            optional: false,
+                        };
+                        sandboxpm_scripts::discover(&package)?
+                            .map(|found| {
+                                found
+                                    .scripts
+                                    .iter()
+                                    .map(|s| format!("{}: {}", s.kind.label(), s.command))
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            })
+                            .unwrap_or_default()
+                    }
+                    Err(_) => "(not installed)".to_string(),
+                };
                 let state = match sandboxpm_scripts::decide(&config.sandboxpm, name, version)? {
                     Decision::Approved(_) => "approved",
                     Decision::Refused(_) => "denied",
