@@ -22,7 +22,7 @@ if [ ! -x "$tools/node_modules/.bin/pnpm" ] || [ ! -x "$tools/node_modules/.bin/
 fi
 command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null
 [ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null
-rm -f "$here/results/install-rss.jsonl"
+# RSS lines are appended; the last one per (fixture, tool, scenario) is shown.
 cargo build --release -q --manifest-path "$repo/Cargo.toml"
 export PATH="$tools/node_modules/.bin:$PATH"
 sandboxpm="$repo/target/release/sandboxpm"
