@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::policy::Network;
-use crate::resolve::{Access, EntryKind, Grant, ResolvedPolicy};
+use crate::resolve::{Access, EntryKind, Grant, ResolvedPolicy, depth};
 use crate::seccomp;
 
 /// The device nodes bound from the host into the minimal `/dev`.
@@ -387,25 +387,14 @@ fn rank(op: &MountOp) -> u8 {
     }
 }
 
-fn depth(path: &Path) -> usize {
-    path.components().count()
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
     use crate::policy::Limits;
+    use crate::resolve::fixtures::grant;
     use crate::resolve::{Deny, Symlink};
-
-    fn grant(path: &str, access: Access, kind: EntryKind) -> Grant {
-        Grant {
-            path: path.into(),
-            access,
-            kind,
-        }
-    }
 
     fn policy() -> ResolvedPolicy {
         ResolvedPolicy {

@@ -579,7 +579,8 @@ fn is_symlink(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
-fn depth(path: &Path) -> usize {
+/// How many components `path` has (mount and rule ordering sorts by it).
+pub(crate) fn depth(path: &Path) -> usize {
     path.components().count()
 }
 
@@ -595,6 +596,28 @@ pub enum ResolveError {
         #[source]
         source: globset::Error,
     },
+}
+
+/// Constructors for the resolved policies the translation tests are written against.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{Access, Deny, EntryKind, Grant};
+
+    pub(crate) fn grant(path: &str, access: Access, kind: EntryKind) -> Grant {
+        Grant {
+            path: path.into(),
+            access,
+            kind,
+        }
+    }
+
+    pub(crate) fn deny(path: &str, kind: EntryKind) -> Deny {
+        Deny {
+            path: path.into(),
+            kind,
+            origin: path.into(),
+        }
+    }
 }
 
 #[cfg(test)]

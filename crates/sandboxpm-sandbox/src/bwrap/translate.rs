@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use crate::Command;
 use crate::native::{self, DEVICES, MountOp};
 use crate::policy::Network;
-use crate::resolve::{EntryKind, ResolvedPolicy};
+use crate::resolve::{EntryKind, ResolvedPolicy, depth};
 
 /// The descriptors the arguments name, at consecutive numbers from `first`, which the runner
 /// picks above every descriptor it has open: the seccomp program, the status channel, the block
@@ -452,33 +452,14 @@ impl Emitter<'_> {
     }
 }
 
-fn depth(path: &Path) -> usize {
-    path.components().count()
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
     use crate::policy::Limits;
-    use crate::resolve::{Access, Deny, Grant, Symlink};
-
-    fn grant(path: &str, access: Access, kind: EntryKind) -> Grant {
-        Grant {
-            path: path.into(),
-            access,
-            kind,
-        }
-    }
-
-    fn deny(path: &str, kind: EntryKind) -> Deny {
-        Deny {
-            path: path.into(),
-            kind,
-            origin: path.into(),
-        }
-    }
+    use crate::resolve::fixtures::{deny, grant};
+    use crate::resolve::{Access, Symlink};
 
     /// A project in a temp directory (so its scaffolding is sealed), a read-only dependency
     /// beside a protected `.git`, hidden files and directories, decoys, and the host network.

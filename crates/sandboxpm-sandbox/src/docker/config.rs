@@ -513,15 +513,8 @@ mod tests {
 
     use super::*;
     use crate::policy::Limits;
-    use crate::resolve::{Access, Deny, Grant, Symlink};
-
-    fn grant(path: &str, access: Access, kind: EntryKind) -> Grant {
-        Grant {
-            path: path.into(),
-            access,
-            kind,
-        }
-    }
+    use crate::resolve::fixtures::grant;
+    use crate::resolve::{Access, Deny, Symlink};
 
     /// A project under /tmp (so its parent is scaffolding), a hidden file and directory, a
     /// missing `.git/hooks` (so `.git` is read-only and pinned), decoys, a symlinked `/bin`.

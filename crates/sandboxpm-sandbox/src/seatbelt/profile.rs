@@ -386,23 +386,8 @@ mod tests {
 
     use super::*;
     use crate::policy::Limits;
-    use crate::resolve::{Deny, Grant, Symlink};
-
-    fn grant(path: &str, access: Access, kind: EntryKind) -> Grant {
-        Grant {
-            path: path.into(),
-            access,
-            kind,
-        }
-    }
-
-    fn deny(path: &str, kind: EntryKind) -> Deny {
-        Deny {
-            path: path.into(),
-            kind,
-            origin: "test".into(),
-        }
-    }
+    use crate::resolve::fixtures::{deny, grant};
+    use crate::resolve::Symlink;
 
     /// A policy like `exec`'s on a Mac: tools, one `/etc` file, the project, a build dir in
     /// `/tmp`, a symlinked tool, credentials hidden and repository hooks read-only. Its paths
