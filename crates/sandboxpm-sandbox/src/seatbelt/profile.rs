@@ -386,8 +386,8 @@ mod tests {
 
     use super::*;
     use crate::policy::Limits;
-    use crate::resolve::fixtures::{deny, grant};
     use crate::resolve::Symlink;
+    use crate::resolve::fixtures::{deny, grant};
 
     /// A policy like `exec`'s on a Mac: tools, one `/etc` file, the project, a build dir in
     /// `/tmp`, a symlinked tool, credentials hidden and repository hooks read-only. Its paths

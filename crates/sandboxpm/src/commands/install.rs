@@ -403,21 +403,21 @@ async fn fetch(
         && store.index_path(&digest).is_file()
     {
         // Without a lockfile that already says whether it builds, a stored package's index is
-        // read for a `binding.gyp` (an implicit install script the metadata may not announce).
-        let files = if look_for_gyp && !package.has_install_script {
-            store
+        // read for a `binding.gyp` (an implicit install script the metadata may not announce),
+        // and handed to the linker so that it is not read twice.
+        if look_for_gyp
+            && !package.has_install_script
+            && let Some(index) = store
                 .index(&digest)
                 .with_context(|| format!("reading the store index of {key}"))?
-                .filter(|index| index.files.contains_key("binding.gyp"))
-                .map(|_| BTreeSet::from(["binding.gyp".to_string()]))
-                .unwrap_or_default()
-        } else {
-            BTreeSet::new()
-        };
+        {
+            let files = index.files.keys().cloned().collect();
+            return Ok((key, PackageContents::Index(Arc::new(index)), files));
+        }
         return Ok((
             key,
             PackageContents::Stored(Sha512Digest::from(digest)),
-            files,
+            BTreeSet::new(),
         ));
     }
     let bytes = client
