@@ -61,10 +61,10 @@ pub fn report() -> Report {
             Backend::Landlock,
             format!("user namespaces are unavailable: {why}"),
         ),
-        (Err(why), _) if crate::bwrap::available() => (
+        (Err(why), _) if crate::bwrap::can_start() => (
             Backend::Bwrap,
             format!(
-                "user namespaces are unavailable ({why}) and Landlock is missing; bubblewrap is installed"
+                "user namespaces are unavailable ({why}) and Landlock is missing; bubblewrap can start"
             ),
         ),
         (Err(why), _) => (

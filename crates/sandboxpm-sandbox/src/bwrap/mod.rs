@@ -52,6 +52,30 @@ pub fn available() -> bool {
     find().is_some()
 }
 
+/// Whether bubblewrap can create a sandbox here with the flags this backend depends on
+/// (`--disable-userns` included): installed is not enough where user namespaces fail, since only
+/// a setuid bubblewrap works there. Runs it once, so it is for `doctor` and fallbacks, not for
+/// every spawn.
+pub fn can_start() -> bool {
+    let Some(bwrap) = find() else { return false };
+    std::process::Command::new(bwrap)
+        .args([
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--ro-bind",
+            "/",
+            "/",
+            "--",
+            "/bin/true",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Runs `cmd` under `policy` with bubblewrap.
 pub fn run(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> {
     #[cfg(target_os = "linux")]

@@ -333,12 +333,6 @@ fn availability(requested: Backend) -> Availability {
     match report.auto {
         Backend::Native => Availability::Full,
         Backend::Auto => Availability::Nothing(report.auto_reason),
-        // Installed is not enough: an unprivileged bubblewrap needs the user namespaces that
-        // just failed; a setuid one does not. Ask it.
-        Backend::Bwrap if !bwrap_starts() => Availability::Nothing(format!(
-            "{}, but bubblewrap cannot create its sandbox either",
-            report.auto_reason
-        )),
         degraded => {
             let (_, lost) = sandboxpm_sandbox::doctor::guarantees(degraded, report.landlock_abi);
             Availability::Degraded(format!(
@@ -349,27 +343,6 @@ fn availability(requested: Backend) -> Availability {
             ))
         }
     }
-}
-
-/// Whether bubblewrap can set up a minimal sandbox here.
-fn bwrap_starts() -> bool {
-    std::process::Command::new("bwrap")
-        // The flags the backend depends on, `--disable-userns` included.
-        .args([
-            "--unshare-all",
-            "--unshare-user",
-            "--disable-userns",
-            "--ro-bind",
-            "/",
-            "/",
-            "--",
-            "/bin/true",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// The two confirmations for running scripts without a sandbox: the first names what is
