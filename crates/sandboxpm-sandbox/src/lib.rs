@@ -41,7 +41,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use policy::{Limits, Network, Policy};
-pub use resolve::{ResolveContext, ResolvedPolicy, resolve};
+pub use resolve::{ResolveContext, ResolvedPolicy, resolve, resolve_batch};
 
 /// Which isolation mechanism enforces a policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -178,7 +178,7 @@ impl ResolvedPolicy {
 
 /// Resolves `policy` in `ctx`. Never fails on a missing path; only on a malformed glob.
 pub fn resolve(policy: &Policy, ctx: &ResolveContext) -> Result<ResolvedPolicy, ResolveError> {
-    CANONICAL_DIRS.with(|c| c.borrow_mut().clear());
+    forget_unless_batched();
     let mut notes = Vec::new();
     let mut unenforced = Vec::new();
 
@@ -526,38 +526,113 @@ fn canonical_parent(path: &Path) -> PathBuf {
 }
 
 thread_local! {
-    /// Canonical forms of the directories seen during one [`resolve`] call: the mandatory denies
-    /// share a handful of parents, and `realpath` costs a `readlink` per component.
-    static CANONICAL_DIRS: std::cell::RefCell<std::collections::HashMap<PathBuf, PathBuf>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    /// What this thread has learnt of the file system during one [`resolve`] call, or during a
+    /// whole [`resolve_batch`]: the mandatory denies share a handful of parents, every script of
+    /// an install names the same system paths, and `realpath` costs a `readlink` per component.
+    static SEEN: std::cell::RefCell<Seen> = std::cell::RefCell::new(Seen::default());
+}
+
+#[derive(Default)]
+struct Seen {
+    /// Inside [`resolve_batch`]: [`resolve`] keeps what it finds instead of starting afresh.
+    batch: usize,
+    /// `realpath` of directories (the path itself when it fails). Keyed by the bytes: hashing a
+    /// `Path` walks its components, which costs more than the lookup saves.
+    canonical: std::collections::HashMap<std::ffi::OsString, PathBuf>,
+    /// `lstat`, and `stat` for symlinks; `None` when the path does not exist.
+    stat: std::collections::HashMap<std::ffi::OsString, Option<Stat>>,
+}
+
+#[derive(Clone, Copy)]
+struct Stat {
+    symlink: bool,
+    /// What the path is once followed; `None` for a dangling symlink.
+    followed: Option<EntryKind>,
+}
+
+/// Runs `f` with every [`resolve`] call it makes on this thread sharing one view of the file
+/// system: each path is looked up once, however many policies name it. For callers that resolve
+/// many policies at once, such as the install scripts of one install; the paths must not change
+/// meanwhile (nothing else is running then).
+pub fn resolve_batch<R>(f: impl FnOnce() -> R) -> R {
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            SEEN.with(|s| {
+                let mut seen = s.borrow_mut();
+                seen.batch -= 1;
+                if seen.batch == 0 {
+                    *seen = Seen::default();
+                }
+            });
+        }
+    }
+    SEEN.with(|s| s.borrow_mut().batch += 1);
+    let _leave = Leave;
+    f()
+}
+
+fn forget_unless_batched() {
+    SEEN.with(|s| {
+        let mut seen = s.borrow_mut();
+        if seen.batch == 0 {
+            *seen = Seen::default();
+        }
+    });
 }
 
 fn canonical_dir(dir: &Path) -> PathBuf {
-    if let Some(hit) = CANONICAL_DIRS.with(|c| c.borrow().get(dir).cloned()) {
+    if let Some(hit) = SEEN.with(|s| s.borrow().canonical.get(dir.as_os_str()).cloned()) {
         return hit;
     }
     let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    CANONICAL_DIRS.with(|c| c.borrow_mut().insert(dir.to_path_buf(), canonical.clone()));
+    SEEN.with(|s| {
+        s.borrow_mut()
+            .canonical
+            .insert(dir.as_os_str().to_owned(), canonical.clone())
+    });
     canonical
 }
 
-fn kind_of(path: &Path) -> Option<EntryKind> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    let meta = if meta.file_type().is_symlink() {
-        // A dangling link still exists (as a file) for the purpose of a deny.
-        std::fs::metadata(path).unwrap_or(meta)
-    } else {
-        meta
+fn stat(path: &Path) -> Option<Stat> {
+    if let Some(hit) = SEEN.with(|s| s.borrow().stat.get(path.as_os_str()).copied()) {
+        return hit;
+    }
+    let kind = |m: &std::fs::Metadata| {
+        if m.is_dir() {
+            EntryKind::Dir
+        } else {
+            EntryKind::File
+        }
     };
-    Some(if meta.is_dir() {
-        EntryKind::Dir
-    } else {
-        EntryKind::File
-    })
+    let found = std::fs::symlink_metadata(path).ok().map(|meta| {
+        if meta.file_type().is_symlink() {
+            Stat {
+                symlink: true,
+                followed: std::fs::metadata(path).ok().map(|m| kind(&m)),
+            }
+        } else {
+            Stat {
+                symlink: false,
+                followed: Some(kind(&meta)),
+            }
+        }
+    });
+    SEEN.with(|s| {
+        s.borrow_mut()
+            .stat
+            .insert(path.as_os_str().to_owned(), found)
+    });
+    found
+}
+
+fn kind_of(path: &Path) -> Option<EntryKind> {
+    // A dangling link still exists (as a file) for the purpose of a deny.
+    stat(path).map(|s| s.followed.unwrap_or(EntryKind::File))
 }
 
 fn is_dangling(path: &Path) -> bool {
-    is_symlink(path) && std::fs::metadata(path).is_err()
+    stat(path).is_some_and(|s| s.symlink && s.followed.is_none())
 }
 
 /// `dir/rel` with `.` and `..` applied to the text only (the link target may not exist).
@@ -576,7 +651,7 @@ fn lexical_join(dir: &Path, rel: &Path) -> PathBuf {
 }
 
 fn is_symlink(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+    stat(path).is_some_and(|s| s.symlink)
 }
 
 /// How many components `path` has (mount and rule ordering sorts by it).
@@ -672,6 +747,30 @@ mod tests {
 
     fn paths(denies: &[Deny]) -> Vec<PathBuf> {
         denies.iter().map(|d| d.path.clone()).collect()
+    }
+
+    #[test]
+    fn a_batch_looks_paths_up_once_and_forgets_them_afterwards() {
+        let f = fixture();
+        let policy = Policy {
+            read: vec!["~".into(), ".".into()],
+            deny_read: vec!["~/.ssh".into(), "~/.aws".into(), "**/.env*".into()],
+            ..Policy::default()
+        };
+        let alone = resolve(&policy, &f.ctx).unwrap();
+        let aws = f.root.join("home/.aws");
+        let (first, second) = resolve_batch(|| {
+            let first = resolve(&policy, &f.ctx).unwrap();
+            // Created during the batch: the batch's view of the file system does not change.
+            fs::create_dir(&aws).unwrap();
+            (first, resolve(&policy, &f.ctx).unwrap())
+        });
+        assert_eq!(paths(&first.deny_read), paths(&alone.deny_read));
+        assert_eq!(paths(&second.deny_read), paths(&alone.deny_read));
+        assert!(!paths(&second.deny_read).contains(&aws));
+        // Outside the batch the new directory is seen, and denied.
+        let after = resolve(&policy, &f.ctx).unwrap();
+        assert!(paths(&after.deny_read).contains(&aws));
     }
 
     #[test]

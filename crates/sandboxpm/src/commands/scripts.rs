@@ -10,9 +10,9 @@ use sandboxpm_config::Config;
 use sandboxpm_npm::PackageJson;
 use sandboxpm_sandbox::{Backend, ResolveContext};
 use sandboxpm_scripts::{
-    Decision, InstalledPackage, Prompt, Reason, RunEvent, SandboxRunner, ScriptContext,
-    ScriptExecutor, ScriptsError, Toolchain, UnsandboxedRunner, approve, discover_all,
-    helper_backend, is_interactive, prepare_job, run_all, script_levels,
+    Decision, InstalledPackage, PackageScripts, Prompt, Reason, RunEvent, SandboxRunner,
+    ScriptContext, ScriptExecutor, ScriptJob, ScriptsError, Toolchain, UnsandboxedRunner, approve,
+    discover_all, helper_backend, is_interactive, prepare_job, run_all, script_levels,
 };
 
 /// A package that may have install scripts, as resolved (never as its tarball claims).
@@ -133,14 +133,9 @@ pub fn run_install_scripts(
         resolve_base: &resolve_base,
         timeout_secs: None,
     };
+    let wanted: Vec<&PackageScripts> = found.iter().filter(|p| approved.contains(&p.key)).collect();
     let mut jobs = BTreeMap::new();
-    for package in found.iter().filter(|p| approved.contains(&p.key)) {
-        let mut job = prepare_job(&ctx, package)?;
-        // Decoy credentials in each script's private home: a script that reads and prints or
-        // uploads one shows its marker in its output, and is reported as a block.
-        for script in &mut job.scripts {
-            script.policy.home_files = sandboxpm_scripts::decoy_home_files();
-        }
+    for (package, job) in wanted.iter().zip(prepare_jobs(&ctx, &wanted)?) {
         jobs.insert(package.key.clone(), job);
     }
     let deps: BTreeMap<String, Vec<String>> = candidates
@@ -509,6 +504,60 @@ pub fn command(command: crate::cli::ScriptsCommand) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// Prepares the jobs of `packages` (in their order) on as many threads as there are cores:
+/// resolving a policy is mostly path work, and every script of an install needs one before the
+/// first runs. Each thread looks every path up once ([`sandboxpm_sandbox::resolve_batch`]). The
+/// first package's error in `packages` order wins, so the message does not depend on timing.
+fn prepare_jobs(
+    ctx: &ScriptContext<'_>,
+    packages: &[&PackageScripts],
+) -> Result<Vec<ScriptJob>, ScriptsError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(packages.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: Vec<Vec<(usize, Result<ScriptJob, ScriptsError>)>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    sandboxpm_sandbox::resolve_batch(|| {
+                        let mut out = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(package) = packages.get(i) else {
+                                break out;
+                            };
+                            let job = prepare_job(ctx, package).map(|mut job| {
+                                // Decoy credentials in each script's private home: a script
+                                // that reads and prints or uploads one shows its marker in its
+                                // output, and is reported as a block.
+                                for script in &mut job.scripts {
+                                    script.policy.home_files =
+                                        sandboxpm_scripts::decoy_home_files();
+                                }
+                                job
+                            });
+                            out.push((i, job));
+                        }
+                    })
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut done: Vec<(usize, Result<ScriptJob, ScriptsError>)> =
+        done.into_iter().flatten().collect();
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, job)| job).collect()
 }
 
 #[cfg(test)]
