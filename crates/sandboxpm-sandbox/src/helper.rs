@@ -32,6 +32,15 @@ pub struct Request {
 /// Writes `request` to a new private file in `dir` and returns the command line that runs it:
 /// `exe sandbox-helper --request FILE`. The helper deletes the file once read.
 pub fn command(exe: &Path, dir: &Path, request: &Request) -> io::Result<std::process::Command> {
+    let path = write_request(dir, request)?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg(SUBCOMMAND).arg("--request").arg(&path);
+    Ok(cmd)
+}
+
+/// Writes `request` to a new private file in `dir`, for a helper (or a zygote's child) to read
+/// and delete.
+pub fn write_request(dir: &Path, request: &Request) -> io::Result<PathBuf> {
     let path = dir.join(format!(
         ".sandboxpm-request-{}-{}",
         std::process::id(),
@@ -43,9 +52,7 @@ pub fn command(exe: &Path, dir: &Path, request: &Request) -> io::Result<std::pro
         .mode(0o600)
         .open(&path)?;
     file.write_all(&serde_json::to_vec(request).map_err(io::Error::other)?)?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg(SUBCOMMAND).arg("--request").arg(&path);
-    Ok(cmd)
+    Ok(path)
 }
 
 /// Reads (and removes) a request file written by [`command`].

@@ -26,6 +26,8 @@ pub mod resolve;
 pub mod seatbelt;
 pub mod seccomp;
 mod sys;
+#[cfg(target_os = "linux")]
+pub mod zygote;
 
 #[cfg(target_os = "linux")]
 mod linux;

@@ -1,9 +1,12 @@
-//! Running one script in the sandbox, through the `sandboxpm sandbox-helper` re-execution.
+//! Running one script in the sandbox, through a `sandboxpm sandbox-helper` process.
 //!
 //! The installer is multi-threaded and a user namespace can only be entered by a single-threaded
 //! process, so each script runs in a fresh helper process ([`sandboxpm_sandbox::helper`]): the
 //! already resolved policy and `sh -c <script>` go into a private request file, the helper reads
-//! and deletes it, builds the sandbox and executes the script. Here we only start the helper,
+//! and deletes it, builds the sandbox and executes the script. On Linux the helper is forked by a
+//! zygote started at the first script ([`sandboxpm_sandbox::zygote`]), which saves re-executing
+//! the binary for every script; when the zygote cannot start or has gone, or with
+//! `SANDBOXPM_ZYGOTE=0`, the binary is re-executed per script. Here we only start the helper,
 //! collect what it prints and how it ended.
 //!
 //! Output is captured, not streamed, so parallel scripts do not interleave on the terminal; a
@@ -77,6 +80,9 @@ pub struct SandboxRunner {
     pub request_dir: PathBuf,
     /// The backend the helper uses.
     pub backend: Backend,
+    /// The forking helper, started by the first script; `None` inside when it cannot start.
+    #[cfg(target_os = "linux")]
+    zygote: std::sync::Arc<std::sync::OnceLock<Option<sandboxpm_sandbox::zygote::Zygote>>>,
 }
 
 impl SandboxRunner {
@@ -86,7 +92,59 @@ impl SandboxRunner {
             exe: exe.to_owned(),
             request_dir: request_dir.to_owned(),
             backend: Backend::Auto,
+            #[cfg(target_os = "linux")]
+            zygote: std::sync::Arc::default(),
         }
+    }
+
+    /// The zygote, started on first use (unless `SANDBOXPM_ZYGOTE=0`).
+    #[cfg(target_os = "linux")]
+    fn zygote(&self) -> Option<&sandboxpm_sandbox::zygote::Zygote> {
+        self.zygote
+            .get_or_init(|| {
+                if std::env::var_os("SANDBOXPM_ZYGOTE").is_some_and(|v| v == "0") {
+                    return None;
+                }
+                sandboxpm_sandbox::zygote::Zygote::start(&self.exe).ok()
+            })
+            .as_ref()
+    }
+
+    /// Runs `request` through the zygote; `None` when there is none or it has gone (the caller
+    /// then re-executes the binary).
+    #[cfg(target_os = "linux")]
+    fn through_zygote(&self, request: &Request) -> Option<Result<ScriptOutcome, ScriptsError>> {
+        let zygote = self.zygote()?;
+        let path = match helper::write_request(&self.request_dir, request) {
+            Ok(path) => path,
+            Err(source) => {
+                return Some(Err(ScriptsError::Request {
+                    dir: self.request_dir.clone(),
+                    source,
+                }));
+            }
+        };
+        let started = Instant::now();
+        let Ok(submitted) = zygote.submit(&path) else {
+            let _ = std::fs::remove_file(&path);
+            return None;
+        };
+        let (stdout, stderr, truncated) =
+            read_both(Some(&submitted.stdout), Some(&submitted.stderr));
+        let mut stderr = stderr;
+        let code = submitted.wait().unwrap_or_else(|| {
+            stderr.push_str(
+                "sandboxpm: the sandbox helper ended without an exit status (it was killed)\n",
+            );
+            125
+        });
+        Some(Ok(ScriptOutcome {
+            code,
+            stdout,
+            stderr,
+            truncated,
+            duration: started.elapsed(),
+        }))
     }
 }
 
@@ -108,6 +166,10 @@ impl ScriptExecutor for SandboxRunner {
             },
             backend: self.backend,
         };
+        #[cfg(target_os = "linux")]
+        if let Some(outcome) = self.through_zygote(&request) {
+            return outcome;
+        }
         let mut cmd =
             helper::command(&self.exe, &self.request_dir, &request).map_err(|source| {
                 ScriptsError::Request {
@@ -172,21 +234,28 @@ impl ScriptExecutor for UnsandboxedRunner {
 
 /// Reads a child's output (the tail of it) and waits for it.
 fn collect(mut child: std::process::Child, started: Instant) -> std::io::Result<ScriptOutcome> {
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let ((stdout, cut_out), (stderr, cut_err)) = std::thread::scope(|s| {
-        let out = s.spawn(|| read_tail(stdout));
-        let err = read_tail(stderr);
-        (out.join().unwrap_or_default(), err)
-    });
+    let (stdout, stderr, truncated) = read_both(child.stdout.take(), child.stderr.take());
     let status = child.wait()?;
     Ok(ScriptOutcome {
         code: exit_code(status),
         stdout,
         stderr,
-        truncated: cut_out || cut_err,
+        truncated,
         duration: started.elapsed(),
     })
+}
+
+/// Reads two streams to their ends at once (the tail of each); whether either was cut.
+fn read_both<O: Read + Send, E: Read>(
+    stdout: Option<O>,
+    stderr: Option<E>,
+) -> (String, String, bool) {
+    let ((stdout, cut_out), (stderr, cut_err)) = std::thread::scope(|s| {
+        let out = s.spawn(|| read_tail(stdout));
+        let err = read_tail(stderr);
+        (out.join().unwrap_or_default(), err)
+    });
+    (stdout, stderr, cut_out || cut_err)
 }
 
 /// Runs `script` with `sh -c` under `policy` through `<exe> sandbox-helper`, request files in

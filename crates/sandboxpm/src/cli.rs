@@ -69,8 +69,11 @@ pub enum Command {
     #[command(name = "sandbox-helper", hide = true)]
     SandboxHelper {
         /// The request file (read, then deleted).
+        #[arg(long, required_unless_present = "serve", conflicts_with = "serve")]
+        request: Option<PathBuf>,
+        /// Serve requests from the socket on standard input, forking for each (the zygote).
         #[arg(long)]
-        request: PathBuf,
+        serve: bool,
     },
 }
 

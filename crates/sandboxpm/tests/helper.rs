@@ -68,3 +68,78 @@ fn helper_rejects_a_malformed_request() {
         text(&out)
     );
 }
+
+#[test]
+fn zygote_children_run_requests_concurrently_with_their_own_output_and_status() {
+    use sandboxpm_sandbox::zygote::Zygote;
+    use std::io::Read;
+    if !require(
+        backend_available("native"),
+        "the native backend is unavailable here",
+    ) {
+        return;
+    }
+    let identity = Identity::Root;
+    let f = Fixture::new(&identity);
+    let shown = f.run_binary(
+        &["policy", "show", "--json", "--", "sh"],
+        std::process::Stdio::null(),
+    );
+    assert!(shown.status.success(), "{}", text(&shown));
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let request = |n: u32, script: String| {
+        let path = f.project.join(format!(".request-{n}.json"));
+        let request = serde_json::json!({
+            "policy": shown["resolved"],
+            "command": { "program": shown["command"], "argv": ["sh", "-c", script] },
+            "backend": "auto",
+        });
+        std::fs::write(&path, serde_json::to_vec(&request).unwrap()).unwrap();
+        path
+    };
+    let zygote = Zygote::start(binary()).unwrap();
+    // Both are in flight at once: the first only ends after the second has started.
+    let slow = request(
+        1,
+        format!("sleep 0.3; cat .env ~/.ssh/id_rsa; {CONTROL}; echo to-err >&2; exit 3"),
+    );
+    let fast = request(2, "echo second; exit 0".into());
+    let first = zygote.submit(&slow).unwrap();
+    let second = zygote.submit(&fast).unwrap();
+    let mut out = String::new();
+    (&second.stdout).read_to_string(&mut out).unwrap();
+    assert_eq!(out, "second\n");
+    assert_eq!(second.wait(), Some(0));
+    let (mut out, mut err) = (String::new(), String::new());
+    (&first.stdout).read_to_string(&mut out).unwrap();
+    (&first.stderr).read_to_string(&mut err).unwrap();
+    assert_eq!(first.wait(), Some(3), "stdout: {out}\nstderr: {err}");
+    let output = std::process::Output {
+        status: std::process::ExitStatus::default(),
+        stdout: out.clone().into_bytes(),
+        stderr: err.clone().into_bytes(),
+    };
+    assert_control_ran(&output, "zygote child");
+    assert_no_secret(&output, "zygote child");
+    assert!(
+        err.contains("to-err") && !out.contains("to-err"),
+        "streams stay apart"
+    );
+    assert!(
+        !slow.exists() && !fast.exists(),
+        "request files are consumed"
+    );
+
+    // A malformed request gets the helper's error and exit code, and the zygote carries on.
+    let bad = f.project.join(".bad.json");
+    std::fs::write(&bad, b"{\"policy\": 1}").unwrap();
+    let failed = zygote.submit(&bad).unwrap();
+    let mut err = String::new();
+    (&failed.stderr).read_to_string(&mut err).unwrap();
+    assert_eq!(failed.wait(), Some(2));
+    assert!(err.contains("reading the sandbox request"), "{err}");
+    let again = zygote.submit(&request(3, "exit 5".into())).unwrap();
+    assert_eq!(again.wait(), Some(5));
+    // Dropping it ends the zygote (Drop waits for it).
+    drop(zygote);
+}

@@ -67,6 +67,30 @@ pub fn helper(request: &Path) -> anyhow::Result<u8> {
     finish(&request.policy, &request.command, request.backend)
 }
 
+/// `sandboxpm sandbox-helper --serve`: the zygote of [`sandboxpm_sandbox::zygote`]. Each forked
+/// child runs one request exactly as `sandbox-helper --request` would, errors included.
+#[cfg(target_os = "linux")]
+pub fn serve() -> anyhow::Result<u8> {
+    sandboxpm_sandbox::zygote::serve(|request| match helper(request) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("sandboxpm: error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            2
+        }
+    })
+    .context("serving sandbox requests")?;
+    Ok(0)
+}
+
+/// Forking helpers are Linux-only; elsewhere every request re-executes the binary.
+#[cfg(not(target_os = "linux"))]
+pub fn serve() -> anyhow::Result<u8> {
+    anyhow::bail!("sandbox-helper --serve is only available on Linux")
+}
+
 fn finish(resolved: &ResolvedPolicy, command: &Command, requested: Backend) -> anyhow::Result<u8> {
     let program = &command.program;
     let mut warn = |w: &str| eprintln!("sandboxpm: warning: {w}");

@@ -54,7 +54,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         },
         Command::Exec(args) => exec::exec(args),
         Command::Doctor { json } => doctor::doctor(json),
-        Command::SandboxHelper { request } => exec::helper(&request),
+        Command::SandboxHelper { request, serve } => match request {
+            Some(request) => exec::helper(&request),
+            None if serve => exec::serve(),
+            None => anyhow::bail!("sandbox-helper needs --request FILE or --serve"),
+        },
         Command::Scripts { command } => scripts::command(command),
         Command::Policy {
             command:

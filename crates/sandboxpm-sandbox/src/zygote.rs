@@ -1,0 +1,372 @@
+//! A helper started once that forks for each request, instead of one re-execution per request.
+//!
+//! Re-executing `sandboxpm` for every install script costs a dynamic load and relocation of the
+//! whole binary, its runtime start-up and the request's parsing before any sandbox work begins
+//! (about 2.5 ms of a sandboxed script's set-up here). The zygote is `sandboxpm sandbox-helper
+//! --serve`: a fresh single-threaded process, started once per install, that reads requests from
+//! a `SOCK_SEQPACKET` socket on its standard input and forks a child for each. The child is
+//! exactly the process a re-executed helper would be (single-threaded, nothing of the installer
+//! in it): it runs the request with the standard output and error it was sent, writes its exit
+//! code to the status pipe it was sent, and exits.
+//!
+//! A message is the request file's path (written by [`crate::helper::write_request`], private,
+//! deleted by the child once read) with three descriptors: the write ends of the child's stdout,
+//! stderr and status pipes. The zygote keeps nothing of a request once its child is forked, so
+//! one request's descriptors never reach another's child. It exits when its socket is closed.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+use crate::helper::SUBCOMMAND;
+
+/// The `sandbox-helper` flag that makes it a zygote.
+pub const SERVE_FLAG: &str = "--serve";
+
+/// The longest request path accepted.
+const MAX_PATH: usize = 4096;
+
+/// Descriptors per request: stdout, stderr, status.
+const FDS: usize = 3;
+
+/// A running zygote. Dropping it closes the socket, which ends the zygote; requests already
+/// forked finish on their own.
+#[derive(Debug)]
+pub struct Zygote {
+    socket: OwnedFd,
+    child: Child,
+}
+
+/// What a submitted request's child gives back.
+#[derive(Debug)]
+pub struct Submitted {
+    /// The child's standard output.
+    pub stdout: File,
+    /// The child's standard error.
+    pub stderr: File,
+    /// Where the child writes its exit code (see [`Submitted::wait`]).
+    status: File,
+}
+
+impl Submitted {
+    /// Waits for the child's exit code (after its output has been read to the end). `None` when
+    /// it ended without writing one, i.e. it was killed.
+    pub fn wait(mut self) -> Option<i32> {
+        let mut code = [0u8; 4];
+        self.status.read_exact(&mut code).ok()?;
+        Some(i32::from_le_bytes(code))
+    }
+}
+
+impl Zygote {
+    /// Starts `exe sandbox-helper --serve`.
+    pub fn start(exe: &Path) -> io::Result<Zygote> {
+        let (ours, theirs) = seqpacket_pair()?;
+        let child = std::process::Command::new(exe)
+            .arg(SUBCOMMAND)
+            .arg(SERVE_FLAG)
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        Ok(Zygote {
+            socket: ours,
+            child,
+        })
+    }
+
+    /// Hands the request in `request_file` to the zygote. Fails when the zygote is gone.
+    pub fn submit(&self, request_file: &Path) -> io::Result<Submitted> {
+        let bytes = request_file.as_os_str().as_bytes();
+        if bytes.is_empty() || bytes.len() > MAX_PATH {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "request path empty or too long",
+            ));
+        }
+        let (stdout, stdout_w) = pipe()?;
+        let (stderr, stderr_w) = pipe()?;
+        let (status, status_w) = pipe()?;
+        send(
+            self.socket.as_fd(),
+            bytes,
+            &[
+                stdout_w.as_raw_fd(),
+                stderr_w.as_raw_fd(),
+                status_w.as_raw_fd(),
+            ],
+        )?;
+        // Our copies of the write ends close here: the child holds the only ones, so each pipe
+        // ends when it (and whatever it started) is done.
+        drop((stdout_w, stderr_w, status_w));
+        Ok(Submitted {
+            stdout: File::from(stdout),
+            stderr: File::from(stderr),
+            status: File::from(status),
+        })
+    }
+}
+
+impl Drop for Zygote {
+    fn drop(&mut self) {
+        // SAFETY: shutting down a socket we own.
+        unsafe { libc::shutdown(self.socket.as_raw_fd(), libc::SHUT_RDWR) };
+        let _ = self.child.wait();
+    }
+}
+
+/// The zygote's loop, on standard input. For each request it forks; the child swaps in the sent
+/// stdout and stderr, runs `run(request_file)` and writes the code it returns to the status pipe
+/// before exiting with it. Returns when the socket is closed.
+///
+/// Must be called in a single-threaded process (it forks without exec'ing).
+pub fn serve(run: impl Fn(&Path) -> u8) -> io::Result<()> {
+    // Children are reaped by the kernel; each one restores SIGCHLD before running its request,
+    // which waits for its own children.
+    // SAFETY: setting a signal disposition; no handler runs.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    // SAFETY: fd 0 is the socket we were started with; it lives as long as this process.
+    let socket = unsafe { BorrowedFd::borrow_raw(0) };
+    loop {
+        let Some((path, fds)) = receive(socket)? else {
+            return Ok(());
+        };
+        let [stdout, stderr, status] = fds;
+        // SAFETY: this process is single-threaded (the caller's contract), so the child may do
+        // anything the parent could.
+        match unsafe { libc::fork() } {
+            -1 => {
+                // The fds close here, so the caller sees the request end without a status.
+                eprintln!(
+                    "sandboxpm: the sandbox helper cannot fork: {}",
+                    io::Error::last_os_error()
+                );
+            }
+            0 => {
+                let code = child(&path, stdout, stderr, status, &run);
+                std::process::exit(i32::from(code));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// In the forked child: standard streams from the request, then the request.
+fn child(
+    path: &Path,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    status: OwnedFd,
+    run: &dyn Fn(&Path) -> u8,
+) -> u8 {
+    // SAFETY: restoring the default disposition.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+    let swapped = (|| -> io::Result<()> {
+        let null = File::open("/dev/null")?;
+        dup2(null.as_raw_fd(), 0)?;
+        dup2(stdout.as_raw_fd(), 1)?;
+        dup2(stderr.as_raw_fd(), 2)?;
+        Ok(())
+    })();
+    drop((stdout, stderr));
+    let code = match swapped {
+        Ok(()) => run(path),
+        Err(_) => 125,
+    };
+    let _ = io::stdout().flush();
+    let mut status = File::from(status);
+    let _ = status.write_all(&i32::from(code).to_le_bytes());
+    code
+}
+
+fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
+    // SAFETY: plain descriptor duplication; `to` is one of the standard streams.
+    if unsafe { libc::dup2(from, to) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are new and ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A close-on-exec pipe: (read end, write end).
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are new and ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Room for the control message carrying [`FDS`] descriptors, aligned for `cmsghdr`.
+#[repr(C)]
+struct ControlBuffer {
+    _align: [libc::cmsghdr; 0],
+    bytes: [u8; 64],
+}
+
+fn send(socket: BorrowedFd<'_>, data: &[u8], fds: &[RawFd; FDS]) -> io::Result<()> {
+    let mut control = ControlBuffer {
+        _align: [],
+        bytes: [0; 64],
+    };
+    let fd_bytes = std::mem::size_of_val(fds) as u32;
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(fd_bytes) } as usize;
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: the control buffer holds `space` bytes (checked by the assertion in the tests),
+    // so the first header and its data fit.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes) as _;
+        std::ptr::copy_nonoverlapping(
+            fds.as_ptr().cast::<u8>(),
+            libc::CMSG_DATA(cmsg),
+            fd_bytes as usize,
+        );
+    }
+    loop {
+        // SAFETY: `msg` describes valid buffers.
+        let sent = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        if sent >= 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// The next request, or `None` when the socket is closed. Messages without exactly [`FDS`]
+/// descriptors or a path are dropped (their descriptors closed).
+fn receive(socket: BorrowedFd<'_>) -> io::Result<Option<(PathBuf, [OwnedFd; FDS])>> {
+    loop {
+        let mut data = vec![0u8; MAX_PATH + 1];
+        let mut control = ControlBuffer {
+            _align: [],
+            bytes: [0; 64],
+        };
+        let mut iov = libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: data.len(),
+        };
+        // SAFETY: msghdr is plain data; every pointer set below outlives the recvmsg call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.bytes.as_mut_ptr().cast();
+        msg.msg_controllen = control.bytes.len() as _;
+        // SAFETY: `msg` describes valid buffers.
+        let got = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if got < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        // SAFETY: walking the control messages the kernel wrote into our buffer.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                    let data = libc::CMSG_DATA(cmsg);
+                    let len = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                    for i in 0..len / std::mem::size_of::<RawFd>() {
+                        let fd = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
+                        fds.push(OwnedFd::from_raw_fd(fd));
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        if got == 0 && fds.is_empty() {
+            return Ok(None);
+        }
+        let truncated = msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0;
+        let Ok(fds) = <[OwnedFd; FDS]>::try_from(fds) else {
+            continue;
+        };
+        if truncated || got == 0 {
+            continue;
+        }
+        data.truncate(got as usize);
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(&data));
+        return Ok(Some((path, fds)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_control_buffer_holds_three_descriptors() {
+        // SAFETY: pure size computation.
+        let space = unsafe { libc::CMSG_SPACE((FDS * std::mem::size_of::<RawFd>()) as u32) };
+        assert!(space as usize <= 64);
+    }
+
+    #[test]
+    fn a_message_carries_a_path_and_three_descriptors() {
+        let (a, b) = seqpacket_pair().unwrap();
+        let (r1, w1) = pipe().unwrap();
+        let (r2, w2) = pipe().unwrap();
+        let (r3, w3) = pipe().unwrap();
+        send(
+            a.as_fd(),
+            b"/tmp/request",
+            &[w1.as_raw_fd(), w2.as_raw_fd(), w3.as_raw_fd()],
+        )
+        .unwrap();
+        drop((w1, w2, w3));
+        let (path, [o, e, s]) = receive(b.as_fd()).unwrap().unwrap();
+        assert_eq!(path, Path::new("/tmp/request"));
+        for (fd, reader, text) in [(o, r1, "out"), (e, r2, "err"), (s, r3, "st")] {
+            File::from(fd).write_all(text.as_bytes()).unwrap();
+            let mut got = String::new();
+            File::from(reader).read_to_string(&mut got).unwrap();
+            assert_eq!(got, text);
+        }
+        drop(a);
+        assert!(
+            receive(b.as_fd()).unwrap().is_none(),
+            "a closed socket ends the loop"
+        );
+    }
+}
