@@ -163,6 +163,9 @@ fn run_native(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> 
     let plan = native::plan(policy);
     let seccomp = bpf::compile(&seccomp::rules(false));
     let (rd, wr) = pipe()?;
+    // Init writes the command's exit code here once everything in the sandbox is dead, before
+    // it exits itself: tearing down its namespaces takes milliseconds nobody needs to wait for.
+    let (status_rd, status_wr) = pipe()?;
 
     // SAFETY: integer getters.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
@@ -202,15 +205,24 @@ fn run_native(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> 
     }
     if init == 0 {
         drop(rd);
+        drop(status_rd);
         let proxy_dir = net
             .as_ref()
             .map(|n| std::os::fd::AsRawFd::as_raw_fd(&n.dir_fd));
-        let err = init_main(policy, &plan, &prepared, &seccomp, &wr, proxy_dir);
+        let err = init_main(
+            policy,
+            &plan,
+            &prepared,
+            &seccomp,
+            (&wr, &status_wr),
+            proxy_dir,
+        );
         report(&wr, &err);
         // SAFETY: leaving the child without unwinding into the caller's code.
         unsafe { libc::_exit(125) };
     }
     drop(wr);
+    drop(status_wr);
     // Threads are fine from here on: nothing forks in this process any more.
     let proxy = match &net {
         Some(net) => {
@@ -227,7 +239,7 @@ fn run_native(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> 
         }
         None => None,
     };
-    let mut outcome = finish(init, rd, policy, Backend::Native);
+    let mut outcome = finish(init, rd, Some(status_rd), policy, Backend::Native);
     if let Some(proxy) = proxy {
         let log = proxy.stop();
         if let Ok(outcome) = outcome.as_mut() {
@@ -243,7 +255,7 @@ fn init_main(
     plan: &native::NativePlan,
     prepared: &Prepared,
     seccomp: &[bpf::Insn],
-    report_fd: &OwnedFd,
+    (report_fd, status_fd): (&OwnedFd, &OwnedFd),
     proxy_dir: Option<RawFd>,
 ) -> String {
     // If the caller dies, so does the sandbox (and with pid 1, everything in it).
@@ -319,8 +331,29 @@ fn init_main(
         // SAFETY: valid out-pointer.
         let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
         if pid == child {
-            // SAFETY: leaving pid 1; the kernel kills the rest of the namespace.
-            unsafe { libc::_exit(exit_code(status)) };
+            let code = exit_code(status);
+            // Nothing the command left behind outlives it: kill and reap the rest of the
+            // namespace, then report, then leave (the kernel tears the namespaces down after).
+            // SAFETY: pid 1 signalling its own namespace, then reaping; valid out-pointer.
+            unsafe {
+                libc::kill(-1, libc::SIGKILL);
+                while libc::waitpid(-1, &mut status, 0) > 0
+                    || io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+                {
+                }
+            }
+            let bytes = code.to_le_bytes();
+            // SAFETY: writing 4 bytes from a valid buffer; a short write only loses the early
+            // report (the caller then waits for our exit status).
+            unsafe {
+                libc::write(
+                    std::os::fd::AsRawFd::as_raw_fd(status_fd),
+                    bytes.as_ptr().cast(),
+                    bytes.len(),
+                )
+            };
+            // SAFETY: leaving pid 1.
+            unsafe { libc::_exit(code) };
         }
         if pid < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             // SAFETY: as above.
@@ -453,7 +486,7 @@ fn run_landlock(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error
         unsafe { libc::_exit(127) };
     }
     drop(wr);
-    let outcome = finish(child, rd, &policy, Backend::Landlock);
+    let outcome = finish(child, rd, None, &policy, Backend::Landlock);
     kill_descendants();
     drop(scratch);
     outcome
@@ -518,6 +551,7 @@ fn children_of(parent: libc::pid_t) -> Vec<libc::pid_t> {
 fn finish(
     pid: libc::pid_t,
     rd: OwnedFd,
+    status: Option<OwnedFd>,
     policy: &ResolvedPolicy,
     backend: Backend,
 ) -> Result<Outcome, Error> {
@@ -536,6 +570,31 @@ fn finish(
         return Err(Error::Setup(text));
     }
     let timeout = policy.limits.timeout_secs.map(Duration::from_secs);
+    if let Some(status) = status {
+        match wait_report(&status, timeout) {
+            Report::Code(code) => {
+                return Ok(Outcome {
+                    code,
+                    timed_out: false,
+                    backend,
+                    blocked: Vec::new(),
+                });
+            }
+            Report::TimedOut => {
+                // SAFETY: killing our own child (pid 1 of the sandbox takes everything with it).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = wait(pid);
+                return Ok(Outcome {
+                    code: 124,
+                    timed_out: true,
+                    backend,
+                    blocked: Vec::new(),
+                });
+            }
+            // Init ended without a report (it was killed): its own status says how.
+            Report::Gone => {}
+        }
+    }
     let (status, timed_out) = wait_timeout(pid, timeout)?;
     Ok(Outcome {
         code: if timed_out { 124 } else { exit_code(status) },
@@ -543,6 +602,64 @@ fn finish(
         backend,
         blocked: Vec::new(),
     })
+}
+
+/// What init's status pipe said.
+enum Report {
+    /// The command's exit code; everything in the sandbox is dead.
+    Code(i32),
+    /// Nothing before the timeout.
+    TimedOut,
+    /// End of file without a code.
+    Gone,
+}
+
+/// Waits (at most `timeout`) for init's early report of the command's exit code.
+fn wait_report(status: &OwnedFd, timeout: Option<Duration>) -> Report {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(status);
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut got = Vec::with_capacity(4);
+    loop {
+        let ms = match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Report::TimedOut;
+                }
+                left.as_millis().clamp(1, i32::MAX as u128) as i32
+            }
+            None => -1,
+        };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if rc < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Report::Gone;
+        }
+        if rc == 0 {
+            continue;
+        }
+        let mut buf = [0u8; 4];
+        // SAFETY: reading into a valid buffer of the given length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), 4 - got.len()) };
+        match n {
+            n if n > 0 => {
+                got.extend_from_slice(&buf[..n as usize]);
+                if let Ok(code) = <[u8; 4]>::try_from(got.as_slice()) {
+                    return Report::Code(i32::from_le_bytes(code));
+                }
+            }
+            n if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
+            _ => return Report::Gone,
+        }
+    }
 }
 
 fn wait_timeout(pid: libc::pid_t, timeout: Option<Duration>) -> Result<(i32, bool), Error> {
