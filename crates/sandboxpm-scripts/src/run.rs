@@ -97,6 +97,13 @@ impl SandboxRunner {
         }
     }
 
+    /// Starts the forking helper now rather than at the first script, so that its start-up
+    /// overlaps the caller's own work.
+    pub fn warm_up(&self) {
+        #[cfg(target_os = "linux")]
+        let _ = self.zygote();
+    }
+
     /// The zygote, started on first use (unless `SANDBOXPM_ZYGOTE=0`).
     #[cfg(target_os = "linux")]
     fn zygote(&self) -> Option<&sandboxpm_sandbox::zygote::Zygote> {

@@ -116,6 +116,11 @@ pub fn run_install_scripts(
         return Ok(done);
     }
 
+    let exe = std::env::current_exe().context("locating the sandboxpm binary")?;
+    let mut runner = SandboxRunner::new(&exe, &sandboxpm_sandbox::helper::request_dir());
+    runner.backend = helper_backend(config.sandboxpm.backend);
+    // The forking helper starts now: its start-up overlaps the scripts' preparation.
+    runner.warm_up();
     let caller_env: BTreeMap<String, String> = std::env::vars().collect();
     let home = caller_env.get("HOME").map(Path::new);
     let toolchain = Toolchain::detect(
@@ -143,9 +148,6 @@ pub fn run_install_scripts(
         .map(|c| (c.key.clone(), c.dependencies.clone()))
         .collect();
     let levels = script_levels(&approved, &deps);
-    let exe = std::env::current_exe().context("locating the sandboxpm binary")?;
-    let mut runner = SandboxRunner::new(&exe, &sandboxpm_sandbox::helper::request_dir());
-    runner.backend = helper_backend(config.sandboxpm.backend);
     // A sandbox weaker than the default is a warn event; none at all needs two confirmations.
     let unsandboxed = match availability(runner.backend) {
         Availability::Full => false,
