@@ -9,28 +9,24 @@
 //! in it): it runs the request with the standard output and error it was sent, writes its exit
 //! code to the status pipe it was sent, and exits.
 //!
-//! A message is the request file's path (written by [`crate::helper::write_request`], private,
-//! deleted by the child once read) with three descriptors: the write ends of the child's stdout,
-//! stderr and status pipes. The zygote keeps nothing of a request once its child is forked, so
-//! one request's descriptors never reach another's child. It exits when its socket is closed.
+//! A message is one byte with four descriptors: a sealed memfd holding the request (JSON, as in a
+//! request file, but never on disk) and the write ends of the child's stdout, stderr and status
+//! pipes. The zygote keeps nothing of a request once its child is forked, so one request's
+//! descriptors never reach another's child. It exits when its socket is closed.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 
-use crate::helper::SUBCOMMAND;
+use crate::helper::{Request, SUBCOMMAND};
 
 /// The `sandbox-helper` flag that makes it a zygote.
 pub const SERVE_FLAG: &str = "--serve";
 
-/// The longest request path accepted.
-const MAX_PATH: usize = 4096;
-
-/// Descriptors per request: stdout, stderr, status.
-const FDS: usize = 3;
+/// Descriptors per request: the request, stdout, stderr, status.
+const FDS: usize = 4;
 
 /// A running zygote. Dropping it closes the socket, which ends the zygote; requests already
 /// forked finish on their own.
@@ -78,22 +74,16 @@ impl Zygote {
         })
     }
 
-    /// Hands the request in `request_file` to the zygote. Fails when the zygote is gone.
-    pub fn submit(&self, request_file: &Path) -> io::Result<Submitted> {
-        let bytes = request_file.as_os_str().as_bytes();
-        if bytes.is_empty() || bytes.len() > MAX_PATH {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "request path empty or too long",
-            ));
-        }
+    /// Hands `request` to the zygote. Fails when the zygote is gone.
+    pub fn submit(&self, request: &Request) -> io::Result<Submitted> {
+        let memfd = request_memfd(request)?;
         let (stdout, stdout_w) = pipe()?;
         let (stderr, stderr_w) = pipe()?;
         let (status, status_w) = pipe()?;
         send(
             self.socket.as_fd(),
-            bytes,
             &[
+                memfd.as_raw_fd(),
                 stdout_w.as_raw_fd(),
                 stderr_w.as_raw_fd(),
                 status_w.as_raw_fd(),
@@ -101,13 +91,49 @@ impl Zygote {
         )?;
         // Our copies of the write ends close here: the child holds the only ones, so each pipe
         // ends when it (and whatever it started) is done.
-        drop((stdout_w, stderr_w, status_w));
+        drop((memfd, stdout_w, stderr_w, status_w));
         Ok(Submitted {
             stdout: File::from(stdout),
             stderr: File::from(stderr),
             status: File::from(status),
         })
     }
+}
+
+/// The request as JSON in an anonymous, sealed memory file.
+fn request_memfd(request: &Request) -> io::Result<OwnedFd> {
+    let bytes = serde_json::to_vec(request).map_err(io::Error::other)?;
+    // SAFETY: a constant, NUL-terminated name.
+    let fd = unsafe {
+        libc::memfd_create(
+            c"sandboxpm-request".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor that we own.
+    let mut file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    file.write_all(&bytes)?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl with integer arguments on our descriptor.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(OwnedFd::from(file))
+}
+
+/// Reads the request a memfd holds.
+fn read_request(memfd: OwnedFd) -> io::Result<Request> {
+    let mut file = File::from(memfd);
+    let mut bytes = Vec::new();
+    // SAFETY: seeking our own descriptor to its start (the sender left it at its end).
+    if unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_SET) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    file.read_to_end(&mut bytes)?;
+    serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 impl Drop for Zygote {
@@ -119,11 +145,11 @@ impl Drop for Zygote {
 }
 
 /// The zygote's loop, on standard input. For each request it forks; the child swaps in the sent
-/// stdout and stderr, runs `run(request_file)` and writes the code it returns to the status pipe
-/// before exiting with it. Returns when the socket is closed.
+/// stdout and stderr, reads the request, runs `run(request)` and writes the code it returns to
+/// the status pipe before exiting with it. Returns when the socket is closed.
 ///
 /// Must be called in a single-threaded process (it forks without exec'ing).
-pub fn serve(run: impl Fn(&Path) -> u8) -> io::Result<()> {
+pub fn serve(run: impl Fn(io::Result<Request>) -> u8) -> io::Result<()> {
     // Children are reaped by the kernel; each one restores SIGCHLD before running its request,
     // which waits for its own children.
     // SAFETY: setting a signal disposition; no handler runs.
@@ -131,10 +157,10 @@ pub fn serve(run: impl Fn(&Path) -> u8) -> io::Result<()> {
     // SAFETY: fd 0 is the socket we were started with; it lives as long as this process.
     let socket = unsafe { BorrowedFd::borrow_raw(0) };
     loop {
-        let Some((path, fds)) = receive(socket)? else {
+        let Some(fds) = receive(socket)? else {
             return Ok(());
         };
-        let [stdout, stderr, status] = fds;
+        let [request, stdout, stderr, status] = fds;
         // SAFETY: this process is single-threaded (the caller's contract), so the child may do
         // anything the parent could.
         match unsafe { libc::fork() } {
@@ -146,7 +172,7 @@ pub fn serve(run: impl Fn(&Path) -> u8) -> io::Result<()> {
                 );
             }
             0 => {
-                let code = child(&path, stdout, stderr, status, &run);
+                let code = child(request, [stdout, stderr, status], &run);
                 std::process::exit(i32::from(code));
             }
             _ => {}
@@ -154,13 +180,11 @@ pub fn serve(run: impl Fn(&Path) -> u8) -> io::Result<()> {
     }
 }
 
-/// In the forked child: standard streams from the request, then the request.
+/// In the forked child: standard streams from the message, then the request.
 fn child(
-    path: &Path,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-    status: OwnedFd,
-    run: &dyn Fn(&Path) -> u8,
+    request: OwnedFd,
+    [stdout, stderr, status]: [OwnedFd; 3],
+    run: &dyn Fn(io::Result<Request>) -> u8,
 ) -> u8 {
     // SAFETY: restoring the default disposition.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
@@ -173,7 +197,7 @@ fn child(
     })();
     drop((stdout, stderr));
     let code = match swapped {
-        Ok(()) => run(path),
+        Ok(()) => run(read_request(request)),
         Err(_) => 125,
     };
     let _ = io::stdout().flush();
@@ -226,7 +250,8 @@ struct ControlBuffer {
     bytes: [u8; 64],
 }
 
-fn send(socket: BorrowedFd<'_>, data: &[u8], fds: &[RawFd; FDS]) -> io::Result<()> {
+fn send(socket: BorrowedFd<'_>, fds: &[RawFd; FDS]) -> io::Result<()> {
+    let data = [1u8];
     let mut control = ControlBuffer {
         _align: [],
         bytes: [0; 64],
@@ -270,11 +295,11 @@ fn send(socket: BorrowedFd<'_>, data: &[u8], fds: &[RawFd; FDS]) -> io::Result<(
     }
 }
 
-/// The next request, or `None` when the socket is closed. Messages without exactly [`FDS`]
-/// descriptors or a path are dropped (their descriptors closed).
-fn receive(socket: BorrowedFd<'_>) -> io::Result<Option<(PathBuf, [OwnedFd; FDS])>> {
+/// The next message's descriptors, or `None` when the socket is closed. Messages without
+/// exactly [`FDS`] descriptors are dropped (their descriptors closed).
+fn receive(socket: BorrowedFd<'_>) -> io::Result<Option<[OwnedFd; FDS]>> {
     loop {
-        let mut data = vec![0u8; MAX_PATH + 1];
+        let mut data = [0u8; 16];
         let mut control = ControlBuffer {
             _align: [],
             bytes: [0; 64],
@@ -324,9 +349,7 @@ fn receive(socket: BorrowedFd<'_>) -> io::Result<Option<(PathBuf, [OwnedFd; FDS]
         if truncated || got == 0 {
             continue;
         }
-        data.truncate(got as usize);
-        let path = PathBuf::from(std::ffi::OsStr::from_bytes(&data));
-        return Ok(Some((path, fds)));
+        return Ok(Some(fds));
     }
 }
 
@@ -343,25 +366,21 @@ mod tests {
     }
 
     #[test]
-    fn a_message_carries_a_path_and_three_descriptors() {
+    fn a_message_carries_four_descriptors() {
         let (a, b) = seqpacket_pair().unwrap();
-        let (r1, w1) = pipe().unwrap();
-        let (r2, w2) = pipe().unwrap();
-        let (r3, w3) = pipe().unwrap();
-        send(
-            a.as_fd(),
-            b"/tmp/request",
-            &[w1.as_raw_fd(), w2.as_raw_fd(), w3.as_raw_fd()],
-        )
-        .unwrap();
-        drop((w1, w2, w3));
-        let (path, [o, e, s]) = receive(b.as_fd()).unwrap().unwrap();
-        assert_eq!(path, Path::new("/tmp/request"));
-        for (fd, reader, text) in [(o, r1, "out"), (e, r2, "err"), (s, r3, "st")] {
-            File::from(fd).write_all(text.as_bytes()).unwrap();
+        let pipes: Vec<(OwnedFd, OwnedFd)> = (0..FDS).map(|_| pipe().unwrap()).collect();
+        let ends: Vec<RawFd> = pipes.iter().map(|(_, w)| w.as_raw_fd()).collect();
+        send(a.as_fd(), &<[RawFd; FDS]>::try_from(ends).unwrap()).unwrap();
+        let (readers, writers): (Vec<OwnedFd>, Vec<OwnedFd>) = pipes.into_iter().unzip();
+        drop(writers);
+        let received = receive(b.as_fd()).unwrap().unwrap();
+        for (i, (fd, reader)) in received.into_iter().zip(readers).enumerate() {
+            File::from(fd)
+                .write_all(format!("fd{i}").as_bytes())
+                .unwrap();
             let mut got = String::new();
             File::from(reader).read_to_string(&mut got).unwrap();
-            assert_eq!(got, text);
+            assert_eq!(got, format!("fd{i}"));
         }
         drop(a);
         assert!(

@@ -4,8 +4,9 @@
 //! process, so each script runs in a fresh helper process ([`sandboxpm_sandbox::helper`]): the
 //! already resolved policy and `sh -c <script>` go into a private request file, the helper reads
 //! and deletes it, builds the sandbox and executes the script. On Linux the helper is forked by a
-//! zygote started at the first script ([`sandboxpm_sandbox::zygote`]), which saves re-executing
-//! the binary for every script; when the zygote cannot start or has gone, or with
+//! zygote started before the first script ([`sandboxpm_sandbox::zygote`]), which saves
+//! re-executing the binary for every script, and the request travels in a sealed memfd instead
+//! of a file; when the zygote cannot start or has gone, or with
 //! `SANDBOXPM_ZYGOTE=0`, the binary is re-executed per script. Here we only start the helper,
 //! collect what it prints and how it ended.
 //!
@@ -122,20 +123,8 @@ impl SandboxRunner {
     #[cfg(target_os = "linux")]
     fn through_zygote(&self, request: &Request) -> Option<Result<ScriptOutcome, ScriptsError>> {
         let zygote = self.zygote()?;
-        let path = match helper::write_request(&self.request_dir, request) {
-            Ok(path) => path,
-            Err(source) => {
-                return Some(Err(ScriptsError::Request {
-                    dir: self.request_dir.clone(),
-                    source,
-                }));
-            }
-        };
         let started = Instant::now();
-        let Ok(submitted) = zygote.submit(&path) else {
-            let _ = std::fs::remove_file(&path);
-            return None;
-        };
+        let submitted = zygote.submit(request).ok()?;
         let (stdout, stderr, truncated) =
             read_both(Some(&submitted.stdout), Some(&submitted.stderr));
         let mut stderr = stderr;

@@ -71,6 +71,7 @@ fn helper_rejects_a_malformed_request() {
 
 #[test]
 fn zygote_children_run_requests_concurrently_with_their_own_output_and_status() {
+    use sandboxpm_sandbox::helper::Request;
     use sandboxpm_sandbox::zygote::Zygote;
     use std::io::Read;
     if !require(
@@ -87,25 +88,26 @@ fn zygote_children_run_requests_concurrently_with_their_own_output_and_status() 
     );
     assert!(shown.status.success(), "{}", text(&shown));
     let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
-    let request = |n: u32, script: String| {
-        let path = f.project.join(format!(".request-{n}.json"));
-        let request = serde_json::json!({
+    let request = |program: &serde_json::Value, script: String| -> Request {
+        serde_json::from_value(serde_json::json!({
             "policy": shown["resolved"],
-            "command": { "program": shown["command"], "argv": ["sh", "-c", script] },
+            "command": { "program": program, "argv": ["sh", "-c", script] },
             "backend": "auto",
-        });
-        std::fs::write(&path, serde_json::to_vec(&request).unwrap()).unwrap();
-        path
+        }))
+        .unwrap()
     };
+    let sh = &shown["command"];
     let zygote = Zygote::start(binary()).unwrap();
     // Both are in flight at once: the first only ends after the second has started.
-    let slow = request(
-        1,
-        format!("sleep 0.3; cat .env ~/.ssh/id_rsa; {CONTROL}; echo to-err >&2; exit 3"),
-    );
-    let fast = request(2, "echo second; exit 0".into());
-    let first = zygote.submit(&slow).unwrap();
-    let second = zygote.submit(&fast).unwrap();
+    let first = zygote
+        .submit(&request(
+            sh,
+            format!("sleep 0.3; cat .env ~/.ssh/id_rsa; {CONTROL}; echo to-err >&2; exit 3"),
+        ))
+        .unwrap();
+    let second = zygote
+        .submit(&request(sh, "echo second; exit 0".into()))
+        .unwrap();
     let mut out = String::new();
     (&second.stdout).read_to_string(&mut out).unwrap();
     assert_eq!(out, "second\n");
@@ -125,20 +127,15 @@ fn zygote_children_run_requests_concurrently_with_their_own_output_and_status() 
         err.contains("to-err") && !out.contains("to-err"),
         "streams stay apart"
     );
-    assert!(
-        !slow.exists() && !fast.exists(),
-        "request files are consumed"
-    );
 
-    // A malformed request gets the helper's error and exit code, and the zygote carries on.
-    let bad = f.project.join(".bad.json");
-    std::fs::write(&bad, b"{\"policy\": 1}").unwrap();
-    let failed = zygote.submit(&bad).unwrap();
+    // A request that cannot run gets the helper's message and exit code; the zygote carries on.
+    let missing = serde_json::json!("/nonexistent/program");
+    let failed = zygote.submit(&request(&missing, "true".into())).unwrap();
     let mut err = String::new();
     (&failed.stderr).read_to_string(&mut err).unwrap();
-    assert_eq!(failed.wait(), Some(2));
-    assert!(err.contains("reading the sandbox request"), "{err}");
-    let again = zygote.submit(&request(3, "exit 5".into())).unwrap();
+    assert_eq!(failed.wait(), Some(127), "{err}");
+    assert!(err.contains("cannot execute"), "{err}");
+    let again = zygote.submit(&request(sh, "exit 5".into())).unwrap();
     assert_eq!(again.wait(), Some(5));
     // Dropping it ends the zygote (Drop waits for it).
     drop(zygote);

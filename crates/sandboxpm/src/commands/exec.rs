@@ -71,14 +71,19 @@ pub fn helper(request: &Path) -> anyhow::Result<u8> {
 /// child runs one request exactly as `sandbox-helper --request` would, errors included.
 #[cfg(target_os = "linux")]
 pub fn serve() -> anyhow::Result<u8> {
-    sandboxpm_sandbox::zygote::serve(|request| match helper(request) {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("sandboxpm: error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+    sandboxpm_sandbox::zygote::serve(|request| {
+        let ran = request
+            .context("reading the sandbox request")
+            .and_then(|r| finish(&r.policy, &r.command, r.backend));
+        match ran {
+            Ok(code) => code,
+            Err(err) => {
+                eprintln!("sandboxpm: error: {err}");
+                for cause in err.chain().skip(1) {
+                    eprintln!("  caused by: {cause}");
+                }
+                2
             }
-            2
         }
     })
     .context("serving sandbox requests")?;
