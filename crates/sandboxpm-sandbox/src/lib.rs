@@ -18,6 +18,8 @@ pub mod bwrap;
 pub mod defaults;
 pub mod docker;
 pub mod doctor;
+#[cfg(target_os = "linux")]
+mod fd;
 pub mod helper;
 pub mod native;
 pub mod policy;

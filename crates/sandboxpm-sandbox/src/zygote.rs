@@ -20,6 +20,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::process::{Child, Stdio};
 
+use crate::fd::{self, pipe};
 use crate::helper::{Request, SUBCOMMAND};
 
 /// The `sandbox-helper` flag that makes it a zygote.
@@ -80,7 +81,7 @@ impl Zygote {
         let (stdout, stdout_w) = pipe()?;
         let (stderr, stderr_w) = pipe()?;
         let (status, status_w) = pipe()?;
-        send(
+        fd::send(
             self.socket.as_fd(),
             &[
                 memfd.as_raw_fd(),
@@ -157,10 +158,13 @@ pub fn serve(run: impl Fn(io::Result<Request>) -> u8) -> io::Result<()> {
     // SAFETY: fd 0 is the socket we were started with; it lives as long as this process.
     let socket = unsafe { BorrowedFd::borrow_raw(0) };
     loop {
-        let Some(fds) = receive(socket)? else {
+        // A malformed message (not exactly four descriptors) is dropped, its descriptors closed.
+        let Some(fds) = fd::receive(socket)? else {
             return Ok(());
         };
-        let [request, stdout, stderr, status] = fds;
+        let Ok([request, stdout, stderr, status]) = <[OwnedFd; FDS]>::try_from(fds) else {
+            continue;
+        };
         // SAFETY: this process is single-threaded (the caller's contract), so the child may do
         // anything the parent could.
         match unsafe { libc::fork() } {
@@ -230,162 +234,4 @@ fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     }
     // SAFETY: both descriptors are new and ours.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// A close-on-exec pipe: (read end, write end).
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors are new and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// Room for the control message carrying [`FDS`] descriptors, aligned for `cmsghdr`.
-#[repr(C)]
-struct ControlBuffer {
-    _align: [libc::cmsghdr; 0],
-    bytes: [u8; 64],
-}
-
-fn send(socket: BorrowedFd<'_>, fds: &[RawFd; FDS]) -> io::Result<()> {
-    let data = [1u8];
-    let mut control = ControlBuffer {
-        _align: [],
-        bytes: [0; 64],
-    };
-    let fd_bytes = std::mem::size_of_val(fds) as u32;
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(fd_bytes) } as usize;
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
-    };
-    // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.bytes.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    // SAFETY: the control buffer holds `space` bytes (checked by the assertion in the tests),
-    // so the first header and its data fit.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes) as _;
-        std::ptr::copy_nonoverlapping(
-            fds.as_ptr().cast::<u8>(),
-            libc::CMSG_DATA(cmsg),
-            fd_bytes as usize,
-        );
-    }
-    loop {
-        // SAFETY: `msg` describes valid buffers.
-        let sent = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-        if sent >= 0 {
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-}
-
-/// The next message's descriptors, or `None` when the socket is closed. Messages without
-/// exactly [`FDS`] descriptors are dropped (their descriptors closed).
-fn receive(socket: BorrowedFd<'_>) -> io::Result<Option<[OwnedFd; FDS]>> {
-    loop {
-        let mut data = [0u8; 16];
-        let mut control = ControlBuffer {
-            _align: [],
-            bytes: [0; 64],
-        };
-        let mut iov = libc::iovec {
-            iov_base: data.as_mut_ptr().cast(),
-            iov_len: data.len(),
-        };
-        // SAFETY: msghdr is plain data; every pointer set below outlives the recvmsg call.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.bytes.as_mut_ptr().cast();
-        msg.msg_controllen = control.bytes.len() as _;
-        // SAFETY: `msg` describes valid buffers.
-        let got = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if got < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        let mut fds: Vec<OwnedFd> = Vec::new();
-        // SAFETY: walking the control messages the kernel wrote into our buffer.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                    let data = libc::CMSG_DATA(cmsg);
-                    let len = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
-                    for i in 0..len / std::mem::size_of::<RawFd>() {
-                        let fd = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
-                        fds.push(OwnedFd::from_raw_fd(fd));
-                    }
-                }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-            }
-        }
-        if got == 0 && fds.is_empty() {
-            return Ok(None);
-        }
-        let truncated = msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0;
-        let Ok(fds) = <[OwnedFd; FDS]>::try_from(fds) else {
-            continue;
-        };
-        if truncated || got == 0 {
-            continue;
-        }
-        return Ok(Some(fds));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn the_control_buffer_holds_three_descriptors() {
-        // SAFETY: pure size computation.
-        let space = unsafe { libc::CMSG_SPACE((FDS * std::mem::size_of::<RawFd>()) as u32) };
-        assert!(space as usize <= 64);
-    }
-
-    #[test]
-    fn a_message_carries_four_descriptors() {
-        let (a, b) = seqpacket_pair().unwrap();
-        let pipes: Vec<(OwnedFd, OwnedFd)> = (0..FDS).map(|_| pipe().unwrap()).collect();
-        let ends: Vec<RawFd> = pipes.iter().map(|(_, w)| w.as_raw_fd()).collect();
-        send(a.as_fd(), &<[RawFd; FDS]>::try_from(ends).unwrap()).unwrap();
-        let (readers, writers): (Vec<OwnedFd>, Vec<OwnedFd>) = pipes.into_iter().unzip();
-        drop(writers);
-        let received = receive(b.as_fd()).unwrap().unwrap();
-        for (i, (fd, reader)) in received.into_iter().zip(readers).enumerate() {
-            File::from(fd)
-                .write_all(format!("fd{i}").as_bytes())
-                .unwrap();
-            let mut got = String::new();
-            File::from(reader).read_to_string(&mut got).unwrap();
-            assert_eq!(got, format!("fd{i}"));
-        }
-        drop(a);
-        assert!(
-            receive(b.as_fd()).unwrap().is_none(),
-            "a closed socket ends the loop"
-        );
-    }
 }

@@ -12,7 +12,7 @@
 
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// `NS_GET_USERNS` (`_IO(0xb7, 0x1)`): the user namespace owning a namespace.
@@ -107,73 +107,12 @@ fn enter_and_bind(user: &OwnedFd, net: RawFd, channel: &OwnedFd, port: u16) -> i
     send_fd(channel, listener.as_raw_fd())
 }
 
-/// Space for one `SCM_RIGHTS` control message carrying one descriptor, aligned like a
-/// `cmsghdr` (whose largest field is a `size_t`).
-type ControlBuffer = [u64; 8];
-
 fn send_fd(channel: &OwnedFd, fd: RawFd) -> io::Result<()> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    let mut control: ControlBuffer = [0; 8];
-    // SAFETY: a zeroed msghdr is valid; every pointer set below refers to live locals.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    // SAFETY: CMSG_SPACE only computes a size.
-    msg.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as usize;
-    // SAFETY: msg_control points to a buffer of at least CMSG_SPACE(sizeof(int)) bytes, so the
-    // first header and its data lie inside it.
-    unsafe {
-        let header = libc::CMSG_FIRSTHDR(&msg);
-        if header.is_null() {
-            return Err(io::Error::other("no room for the control message"));
-        }
-        (*header).cmsg_level = libc::SOL_SOCKET;
-        (*header).cmsg_type = libc::SCM_RIGHTS;
-        (*header).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(header).cast::<RawFd>(), fd);
-    }
-    // SAFETY: a complete msghdr on a socket we hold.
-    if unsafe { libc::sendmsg(channel.as_raw_fd(), &msg, 0) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    crate::fd::send(channel.as_fd(), &[fd])
 }
 
 fn receive_fd(channel: &OwnedFd) -> io::Result<OwnedFd> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    let mut control: ControlBuffer = [0; 8];
-    // SAFETY: a zeroed msghdr is valid; every pointer set below refers to live locals.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = size_of::<ControlBuffer>();
-    // SAFETY: a complete msghdr with buffers we own; received descriptors are close-on-exec.
-    let n = unsafe { libc::recvmsg(channel.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel filled msg_control with msg_controllen bytes of control messages.
-    unsafe {
-        let header = libc::CMSG_FIRSTHDR(&msg);
-        if header.is_null()
-            || (*header).cmsg_level != libc::SOL_SOCKET
-            || (*header).cmsg_type != libc::SCM_RIGHTS
-        {
-            return Err(io::Error::other(
-                "the namespace helper sent no listening socket",
-            ));
-        }
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(header).cast::<RawFd>());
-        Ok(OwnedFd::from_raw_fd(fd))
-    }
+    crate::fd::receive(channel.as_fd())?
+        .and_then(|fds| fds.into_iter().next())
+        .ok_or_else(|| io::Error::other("the namespace helper sent no listening socket"))
 }

@@ -46,7 +46,7 @@ pub(crate) fn run(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Err
     };
     if rules.is_some() {
         // The namespace helper is forked after bwrap starts.
-        ensure_single_threaded()?;
+        crate::linux::ensure_single_threaded()?;
     }
     let scratch =
         Scratch::new().map_err(|e| Error::Setup(format!("creating a private directory: {e}")))?;
@@ -471,16 +471,7 @@ fn fill(fd: &OwnedFd, data: &[u8]) -> Result<(), Error> {
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
-    let mut fds = [0; 2];
-    // SAFETY: a valid array of two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(Error::Setup(format!(
-            "pipe: {}",
-            io::Error::last_os_error()
-        )));
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    crate::fd::pipe().map_err(|e| Error::Setup(format!("pipe: {e}")))
 }
 
 /// One more than the highest descriptor open in this process.
@@ -513,16 +504,6 @@ fn dup_to(from: RawFd, to: i32) -> Result<OwnedFd, Error> {
         )));
     }
     Ok(owned)
-}
-
-fn ensure_single_threaded() -> Result<(), Error> {
-    let threads = std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(1);
-    if threads > 1 {
-        return Err(Error::NotSingleThreaded(threads));
-    }
-    Ok(())
 }
 
 /// A private (0700) directory holding the empty file bound over hidden files and the proxy's

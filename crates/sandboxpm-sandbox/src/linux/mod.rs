@@ -78,7 +78,8 @@ pub fn probe_user_namespace() -> io::Result<()> {
     }
 }
 
-fn ensure_single_threaded() -> Result<(), Error> {
+/// Creating a user namespace (and forking for set-up work) needs a single-threaded process.
+pub(crate) fn ensure_single_threaded() -> Result<(), Error> {
     let threads = std::fs::read_dir("/proc/self/task")
         .map(|d| d.count())
         .unwrap_or(1);
@@ -736,16 +737,7 @@ fn exit_code(status: i32) -> i32 {
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
-    let mut fds = [0; 2];
-    // SAFETY: valid array of two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(Error::Setup(format!(
-            "pipe: {}",
-            io::Error::last_os_error()
-        )));
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    crate::fd::pipe().map_err(|e| Error::Setup(format!("pipe: {e}")))
 }
 
 fn report(fd: &OwnedFd, message: &str) {
