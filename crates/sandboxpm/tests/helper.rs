@@ -7,6 +7,16 @@ mod support;
 
 use support::*;
 
+/// `policy show --json -- sh` in the fixture's project: the resolved policy a request carries.
+fn shown_policy(f: &Fixture) -> serde_json::Value {
+    let shown = f.run_binary(
+        &["policy", "show", "--json", "--", "sh"],
+        std::process::Stdio::null(),
+    );
+    assert!(shown.status.success(), "{}", text(&shown));
+    serde_json::from_slice(&shown.stdout).unwrap()
+}
+
 #[test]
 fn helper_runs_a_resolved_request_sandboxed() {
     for identity in identities() {
@@ -17,12 +27,7 @@ fn helper_runs_a_resolved_request_sandboxed() {
             return;
         }
         let f = Fixture::new(&identity);
-        let shown = f.run_binary(
-            &["policy", "show", "--json", "--", "sh"],
-            std::process::Stdio::null(),
-        );
-        assert!(shown.status.success(), "{}", text(&shown));
-        let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+        let shown = shown_policy(&f);
         let request = serde_json::json!({
             "policy": shown["resolved"],
             "command": {
@@ -82,12 +87,7 @@ fn zygote_children_run_requests_concurrently_with_their_own_output_and_status() 
     }
     let identity = Identity::Root;
     let f = Fixture::new(&identity);
-    let shown = f.run_binary(
-        &["policy", "show", "--json", "--", "sh"],
-        std::process::Stdio::null(),
-    );
-    assert!(shown.status.success(), "{}", text(&shown));
-    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let shown = shown_policy(&f);
     let request = |program: &serde_json::Value, script: String| -> Request {
         serde_json::from_value(serde_json::json!({
             "policy": shown["resolved"],
