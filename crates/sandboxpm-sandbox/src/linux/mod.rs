@@ -572,7 +572,7 @@ fn finish(
     }
     let timeout = policy.limits.timeout_secs.map(Duration::from_secs);
     if let Some(status) = status {
-        match wait_report(&status, timeout) {
+        match wait_report(status, timeout) {
             Report::Code(code) => {
                 return Ok(Outcome {
                     code,
@@ -616,16 +616,26 @@ enum Report {
 }
 
 /// Waits (at most `timeout`) for init's early report of the command's exit code.
-fn wait_report(status: &OwnedFd, timeout: Option<Duration>) -> Report {
-    let fd = std::os::fd::AsRawFd::as_raw_fd(status);
+fn wait_report(status: OwnedFd, timeout: Option<Duration>) -> Report {
     let deadline = timeout.map(|t| Instant::now() + t);
-    let mut got = Vec::with_capacity(4);
+    if !readable_by(std::os::fd::AsRawFd::as_raw_fd(&status), deadline) {
+        return Report::TimedOut;
+    }
+    let mut code = [0u8; 4];
+    match std::fs::File::from(status).read_exact(&mut code) {
+        Ok(()) => Report::Code(i32::from_le_bytes(code)),
+        Err(_) => Report::Gone,
+    }
+}
+
+/// Waits until `fd` is readable (or at its end); `false` once `deadline` has passed.
+fn readable_by(fd: RawFd, deadline: Option<Instant>) -> bool {
     loop {
         let ms = match deadline {
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Report::TimedOut;
+                    return false;
                 }
                 left.as_millis().clamp(1, i32::MAX as u128) as i32
             }
@@ -638,27 +648,9 @@ fn wait_report(status: &OwnedFd, timeout: Option<Duration>) -> Report {
         };
         // SAFETY: one valid pollfd.
         let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if rc < 0 {
-            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return Report::Gone;
-        }
-        if rc == 0 {
-            continue;
-        }
-        let mut buf = [0u8; 4];
-        // SAFETY: reading into a valid buffer of the given length.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), 4 - got.len()) };
-        match n {
-            n if n > 0 => {
-                got.extend_from_slice(&buf[..n as usize]);
-                if let Ok(code) = <[u8; 4]>::try_from(got.as_slice()) {
-                    return Report::Code(i32::from_le_bytes(code));
-                }
-            }
-            n if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
-            _ => return Report::Gone,
+        // A poll error other than EINTR cannot be waited out: the caller's read will tell.
+        if rc > 0 || (rc < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)) {
+            return true;
         }
     }
 }
@@ -673,22 +665,8 @@ fn wait_timeout(pid: libc::pid_t, timeout: Option<Duration>) -> Result<(i32, boo
     if pidfd >= 0 {
         // SAFETY: we own the new descriptor.
         let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let mut pfd = libc::pollfd {
-                fd: std::os::fd::AsRawFd::as_raw_fd(&pidfd),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let ms = left.as_millis().min(i32::MAX as u128) as i32;
-            // SAFETY: one valid pollfd.
-            let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-            if rc > 0 {
-                return Ok((wait(pid).map_err(wait_err)?, false));
-            }
-            if rc == 0 || left.is_zero() {
-                break;
-            }
+        if readable_by(std::os::fd::AsRawFd::as_raw_fd(&pidfd), Some(deadline)) {
+            return Ok((wait(pid).map_err(wait_err)?, false));
         }
     } else {
         while Instant::now() < deadline {
