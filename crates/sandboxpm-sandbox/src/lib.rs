@@ -171,6 +171,9 @@ pub enum Error {
     /// Not available on this platform or configuration.
     #[error("{0}")]
     Unsupported(String),
+    /// The gate the command waited behind was closed without being opened: nothing ran.
+    #[error("cancelled before the command started")]
+    Cancelled,
 }
 
 /// Picks the backend `auto` stands for on this machine, and says why.
@@ -206,26 +209,90 @@ pub fn run(
     backend: Backend,
     warn: &mut dyn FnMut(&str),
 ) -> Result<Outcome, Error> {
+    run_gated(policy, cmd, backend, warn, None)
+}
+
+/// [`run`], with the command held back by `gate` until the caller opens it (see [`Gate`]). The
+/// native backend builds the whole sandbox first and waits with everything in place, just
+/// before `execve`; the other backends wait before they start. A gate closed without being
+/// opened ends the run with [`Error::Cancelled`], the command never having started.
+pub fn run_gated(
+    policy: &ResolvedPolicy,
+    cmd: &Command,
+    backend: Backend,
+    warn: &mut dyn FnMut(&str),
+    gate: Option<Gate>,
+) -> Result<Outcome, Error> {
+    let gate = gate.as_ref();
+    // Backends that cannot wait inside the sandbox wait before building it.
+    let pass = |gate: Option<&Gate>| match gate {
+        Some(gate) if !gate.pass() => Err(Error::Cancelled),
+        _ => Ok(()),
+    };
     match backend {
-        Backend::Auto => match linux::run(policy, cmd, Backend::Native) {
+        // A failure to create the user namespace comes before the gate is read.
+        Backend::Auto => match linux::run(policy, cmd, Backend::Native, gate) {
             Err(Error::UserNamespace(e)) => {
                 warn(&format!("cannot create a user namespace ({e})"));
+                pass(gate)?;
                 if linux::landlock_abi() < 1 && bwrap::available() {
                     warn(bwrap::FALLBACK_WARNING);
                     return bwrap::run(policy, cmd);
                 }
                 warn(DEGRADED_WARNING);
-                linux::run(policy, cmd, Backend::Landlock)
+                linux::run(policy, cmd, Backend::Landlock, None)
             }
             other => other,
         },
         Backend::Landlock => {
             warn(DEGRADED_WARNING);
-            linux::run(policy, cmd, Backend::Landlock)
+            pass(gate)?;
+            linux::run(policy, cmd, Backend::Landlock, None)
         }
-        Backend::Native => linux::run(policy, cmd, Backend::Native),
-        Backend::Bwrap => bwrap::run(policy, cmd),
-        Backend::Docker => docker::run(policy, cmd),
-        Backend::Seatbelt => seatbelt::run(policy, cmd),
+        Backend::Native => linux::run(policy, cmd, Backend::Native, gate),
+        Backend::Bwrap => pass(gate).and_then(|()| bwrap::run(policy, cmd)),
+        Backend::Docker => pass(gate).and_then(|()| docker::run(policy, cmd)),
+        Backend::Seatbelt => pass(gate).and_then(|()| seatbelt::run(policy, cmd)),
+    }
+}
+
+/// The read end of a pipe that holds a prepared command back: one byte written to the other end
+/// lets it start; the other end closing without that byte cancels it. This is how a caller builds
+/// the next script's sandbox while the current script runs, and starts it the moment a slot frees.
+#[derive(Debug)]
+pub struct Gate(std::os::fd::OwnedFd);
+
+impl Gate {
+    /// A gate reading from `fd`, the read end of a pipe.
+    pub fn new(fd: std::os::fd::OwnedFd) -> Gate {
+        Gate(fd)
+    }
+
+    /// The descriptor, for a process that waits on it after forking.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn raw(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.0)
+    }
+
+    /// Blocks until the gate opens (`true`) or is closed unopened (`false`).
+    pub(crate) fn pass(&self) -> bool {
+        gate_passes(std::os::fd::AsRawFd::as_raw_fd(&self.0))
+    }
+}
+
+/// Reads the gate's byte from `fd`: `true` once it arrives, `false` at end of file or on error.
+/// Async-signal-safe (a plain `read` loop), so a forked child may call it.
+pub(crate) fn gate_passes(fd: std::os::fd::RawFd) -> bool {
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: reading one byte into a live local.
+        let n = unsafe { libc::read(fd, (&raw mut byte).cast(), 1) };
+        if n == 1 {
+            return true;
+        }
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        return false;
     }
 }

@@ -1,9 +1,14 @@
 //! Platforms without a sandbox backend yet: every run is refused.
 
 use crate::resolve::ResolvedPolicy;
-use crate::{Backend, Command, Error, Outcome};
+use crate::{Backend, Command, Error, Gate, Outcome};
 
-pub(crate) fn run(_: &ResolvedPolicy, _: &Command, backend: Backend) -> Result<Outcome, Error> {
+pub(crate) fn run(
+    _: &ResolvedPolicy,
+    _: &Command,
+    backend: Backend,
+    _: Option<&Gate>,
+) -> Result<Outcome, Error> {
     Err(Error::Unsupported(format!(
         "the {} backend is only available on Linux",
         backend.name()

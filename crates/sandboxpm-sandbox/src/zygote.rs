@@ -11,8 +11,12 @@
 //!
 //! A message is one byte with four descriptors: a sealed memfd holding the request (JSON, as in a
 //! request file, but never on disk) and the write ends of the child's stdout, stderr and status
-//! pipes. The zygote keeps nothing of a request once its child is forked, so one request's
-//! descriptors never reach another's child. It exits when its socket is closed.
+//! pipes; a *held* request adds a fifth, the read end of its [`Gate`]. Its child builds the
+//! sandbox and waits behind the gate, so a caller can prepare the next script while the current
+//! one runs and start it at once ([`Submitted::start`]); dropping the submission unopened
+//! cancels it before anything of the script ran. The zygote keeps nothing of a request once its
+//! child is forked, so one request's descriptors never reach another's child. It exits when its
+//! socket is closed.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -20,13 +24,14 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::process::{Child, Stdio};
 
+use crate::Gate;
 use crate::fd::{self, pipe};
 use crate::helper::{Request, SUBCOMMAND};
 
 /// The `sandbox-helper` flag that makes it a zygote.
 pub const SERVE_FLAG: &str = "--serve";
 
-/// Descriptors per request: the request, stdout, stderr, status.
+/// Descriptors per request: the request, stdout, stderr, status; a held request adds its gate.
 const FDS: usize = 4;
 
 /// A running zygote. Dropping it closes the socket, which ends the zygote; requests already
@@ -46,9 +51,26 @@ pub struct Submitted {
     pub stderr: File,
     /// Where the child writes its exit code (see [`Submitted::wait`]).
     status: File,
+    /// The write end of a held request's gate.
+    gate: Option<File>,
 }
 
 impl Submitted {
+    /// Lets a held request's command start (nothing for one submitted with [`Zygote::submit`]).
+    pub fn start(&mut self) -> io::Result<()> {
+        match self.gate.take() {
+            Some(mut gate) => gate.write_all(&[1]),
+            None => Ok(()),
+        }
+    }
+
+    /// Cancels a held request that has not been started: its command never runs, and its child
+    /// ends with the helper's error code (`None` if it was killed).
+    pub fn cancel(mut self) -> Option<i32> {
+        drop(self.gate.take());
+        self.wait()
+    }
+
     /// Waits for the child's exit code (after its output has been read to the end). `None` when
     /// it ended without writing one, i.e. it was killed.
     pub fn wait(mut self) -> Option<i32> {
@@ -77,26 +99,39 @@ impl Zygote {
 
     /// Hands `request` to the zygote. Fails when the zygote is gone.
     pub fn submit(&self, request: &Request) -> io::Result<Submitted> {
+        self.send(request, false)
+    }
+
+    /// Hands `request` to the zygote, held: its sandbox is built, and its command waits until
+    /// [`Submitted::start`]. Dropping the submission before that cancels it.
+    pub fn submit_held(&self, request: &Request) -> io::Result<Submitted> {
+        self.send(request, true)
+    }
+
+    fn send(&self, request: &Request, held: bool) -> io::Result<Submitted> {
         let memfd = request_memfd(request)?;
         let (stdout, stdout_w) = pipe()?;
         let (stderr, stderr_w) = pipe()?;
         let (status, status_w) = pipe()?;
-        fd::send(
-            self.socket.as_fd(),
-            &[
-                memfd.as_raw_fd(),
-                stdout_w.as_raw_fd(),
-                stderr_w.as_raw_fd(),
-                status_w.as_raw_fd(),
-            ],
-        )?;
-        // Our copies of the write ends close here: the child holds the only ones, so each pipe
-        // ends when it (and whatever it started) is done.
+        let gate = held.then(pipe).transpose()?;
+        let mut fds = vec![
+            memfd.as_raw_fd(),
+            stdout_w.as_raw_fd(),
+            stderr_w.as_raw_fd(),
+            status_w.as_raw_fd(),
+        ];
+        if let Some((gate_r, _)) = &gate {
+            fds.push(gate_r.as_raw_fd());
+        }
+        fd::send(self.socket.as_fd(), &fds)?;
+        // Our copies of the child's ends close here: the child holds the only ones, so each pipe
+        // ends when it (and whatever it started) is done. We keep only the gate's write end.
         drop((memfd, stdout_w, stderr_w, status_w));
         Ok(Submitted {
             stdout: File::from(stdout),
             stderr: File::from(stderr),
             status: File::from(status),
+            gate: gate.map(|(_, w)| File::from(w)),
         })
     }
 }
@@ -146,11 +181,11 @@ impl Drop for Zygote {
 }
 
 /// The zygote's loop, on standard input. For each request it forks; the child swaps in the sent
-/// stdout and stderr, reads the request, runs `run(request)` and writes the code it returns to
-/// the status pipe before exiting with it. Returns when the socket is closed.
+/// stdout and stderr, reads the request, runs `run(request, gate)` and writes the code it
+/// returns to the status pipe before exiting with it. Returns when the socket is closed.
 ///
 /// Must be called in a single-threaded process (it forks without exec'ing).
-pub fn serve(run: impl Fn(io::Result<Request>) -> u8) -> io::Result<()> {
+pub fn serve(run: impl Fn(io::Result<Request>, Option<Gate>) -> u8) -> io::Result<()> {
     // Children are reaped by the kernel; each one restores SIGCHLD before running its request,
     // which waits for its own children.
     // SAFETY: setting a signal disposition; no handler runs.
@@ -158,13 +193,15 @@ pub fn serve(run: impl Fn(io::Result<Request>) -> u8) -> io::Result<()> {
     // SAFETY: fd 0 is the socket we were started with; it lives as long as this process.
     let socket = unsafe { BorrowedFd::borrow_raw(0) };
     loop {
-        // A malformed message (not exactly four descriptors) is dropped, its descriptors closed.
-        let Some(fds) = fd::receive(socket)? else {
+        // A malformed message (not four or five descriptors) is dropped, its descriptors closed.
+        let Some(mut fds) = fd::receive(socket)? else {
             return Ok(());
         };
+        let gate = (fds.len() == FDS + 1).then(|| fds.pop()).flatten();
         let Ok([request, stdout, stderr, status]) = <[OwnedFd; FDS]>::try_from(fds) else {
             continue;
         };
+        let gate = gate.map(Gate::new);
         // SAFETY: this process is single-threaded (the caller's contract), so the child may do
         // anything the parent could.
         match unsafe { libc::fork() } {
@@ -176,7 +213,7 @@ pub fn serve(run: impl Fn(io::Result<Request>) -> u8) -> io::Result<()> {
                 );
             }
             0 => {
-                let code = child(request, [stdout, stderr, status], &run);
+                let code = child(request, [stdout, stderr, status], gate, &run);
                 std::process::exit(i32::from(code));
             }
             _ => {}
@@ -188,7 +225,8 @@ pub fn serve(run: impl Fn(io::Result<Request>) -> u8) -> io::Result<()> {
 fn child(
     request: OwnedFd,
     [stdout, stderr, status]: [OwnedFd; 3],
-    run: &dyn Fn(io::Result<Request>) -> u8,
+    gate: Option<Gate>,
+    run: &dyn Fn(io::Result<Request>, Option<Gate>) -> u8,
 ) -> u8 {
     // SAFETY: restoring the default disposition.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
@@ -201,7 +239,7 @@ fn child(
     })();
     drop((stdout, stderr));
     let code = match swapped {
-        Ok(()) => run(read_request(request)),
+        Ok(()) => run(read_request(request), gate),
         Err(_) => 125,
     };
     let _ = io::stdout().flush();

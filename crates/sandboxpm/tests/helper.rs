@@ -140,3 +140,54 @@ fn zygote_children_run_requests_concurrently_with_their_own_output_and_status() 
     // Dropping it ends the zygote (Drop waits for it).
     drop(zygote);
 }
+
+#[test]
+fn held_zygote_requests_wait_fully_built_and_their_timeout_starts_when_let_go() {
+    use sandboxpm_sandbox::helper::Request;
+    use sandboxpm_sandbox::zygote::Zygote;
+    use std::io::Read;
+    if !require(
+        backend_available("native"),
+        "the native backend is unavailable here",
+    ) {
+        return;
+    }
+    let f = Fixture::new(&Identity::Root);
+    let mut shown = shown_policy(&f);
+    // One second, shorter than the wait below: a clock started at submission would kill it.
+    shown["resolved"]["limits"]["timeout_secs"] = serde_json::json!(1);
+    let request = |script: &str| -> Request {
+        serde_json::from_value(serde_json::json!({
+            "policy": shown["resolved"],
+            "command": { "program": shown["command"], "argv": ["sh", "-c", script] },
+            "backend": "native",
+        }))
+        .unwrap()
+    };
+    let zygote = Zygote::start(binary()).unwrap();
+    let mut held = zygote
+        .submit_held(&request(&format!(
+            "echo ran > held-marker; sleep 0.3; {CONTROL}"
+        )))
+        .unwrap();
+    let cancelled = zygote
+        .submit_held(&request("echo ran > cancelled-marker; exit 0"))
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        !f.project.join("held-marker").exists(),
+        "a held command ran before it was started"
+    );
+    // Cancelled unstarted: the helper ends with an error, and the script never ran.
+    let code = cancelled.cancel();
+    assert!(code.is_some_and(|c| c != 0), "{code:?}");
+    held.start().unwrap();
+    let (mut out, mut err) = (String::new(), String::new());
+    (&held.stdout).read_to_string(&mut out).unwrap();
+    (&held.stderr).read_to_string(&mut err).unwrap();
+    assert_eq!(held.wait(), Some(0), "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("CONTROL_OK"), "{out}{err}");
+    assert!(f.project.join("held-marker").exists());
+    assert!(!f.project.join("cancelled-marker").exists());
+    drop(zygote);
+}

@@ -30,19 +30,21 @@ use crate::native::{self, LandlockRule};
 use crate::policy::Network;
 use crate::resolve::ResolvedPolicy;
 use crate::seccomp;
-use crate::{Backend, Command, Error, Outcome};
+use crate::{Backend, Command, Error, Gate, Outcome};
 
 pub use self::landlock::kernel_abi as landlock_abi;
 
 /// Runs `cmd` under `policy` with `backend` (never `Auto`: the caller picks).
+/// With a `gate` (native only), the command waits behind it once the sandbox is complete.
 pub(crate) fn run(
     policy: &ResolvedPolicy,
     cmd: &Command,
     backend: Backend,
+    gate: Option<&Gate>,
 ) -> Result<Outcome, Error> {
     ensure_single_threaded()?;
     match backend {
-        Backend::Native => run_native(policy, cmd),
+        Backend::Native => run_native(policy, cmd, gate.map(Gate::raw)),
         Backend::Landlock => run_landlock(policy, cmd),
         other => Err(Error::Unsupported(format!(
             "backend `{}` is not run by the Linux namespace code",
@@ -155,7 +157,11 @@ impl NetGrant {
     }
 }
 
-fn run_native(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> {
+fn run_native(
+    policy: &ResolvedPolicy,
+    cmd: &Command,
+    gate: Option<RawFd>,
+) -> Result<Outcome, Error> {
     let net = match &policy.network {
         Network::Allow(hosts) => Some(NetGrant::prepare(hosts)?),
         _ => None,
@@ -217,6 +223,7 @@ fn run_native(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> 
             &seccomp,
             (&wr, &status_wr),
             proxy_dir,
+            gate,
         );
         report(&wr, &err);
         // SAFETY: leaving the child without unwinding into the caller's code.
@@ -258,6 +265,7 @@ fn init_main(
     seccomp: &[bpf::Insn],
     (report_fd, status_fd): (&OwnedFd, &OwnedFd),
     proxy_dir: Option<RawFd>,
+    gate: Option<RawFd>,
 ) -> String {
     // If the caller dies, so does the sandbox (and with pid 1, everything in it).
     if let Err(e) = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) {
@@ -315,7 +323,7 @@ fn init_main(
         return format!("fork: {}", io::Error::last_os_error());
     }
     if child == 0 {
-        let err = command_main(&prepared, policy, &plan.landlock, seccomp, false);
+        let err = command_main(&prepared, policy, &plan.landlock, seccomp, false, gate);
         report(report_fd, &err);
         // SAFETY: see above.
         unsafe { libc::_exit(127) };
@@ -370,6 +378,7 @@ fn command_main(
     landlock_rules: &[LandlockRule],
     seccomp: &[bpf::Insn],
     required_landlock: bool,
+    gate: Option<RawFd>,
 ) -> String {
     // A new session: no controlling terminal to push keystrokes into, no job-control signals from
     // the caller's terminal.
@@ -416,6 +425,13 @@ fn command_main(
     }
     if let Err(e) = sys::cloexec_from_3() {
         return format!("closing inherited descriptors: {e}");
+    }
+    // Everything is in place; a held-back command waits here for its turn (the caller's
+    // timeout starts once it has been let go: it waits for our exec first).
+    if let Some(gate) = gate
+        && !crate::gate_passes(gate)
+    {
+        return Error::Cancelled.to_string();
     }
     let mut argv: Vec<*const libc::c_char> = prepared.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
@@ -481,7 +497,7 @@ fn run_landlock(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error
     }
     if child == 0 {
         drop(rd);
-        let err = command_main(&prepared, &policy, &rules, &seccomp, true);
+        let err = command_main(&prepared, &policy, &rules, &seccomp, true, None);
         report(&wr, &err);
         // SAFETY: leaving the child.
         unsafe { libc::_exit(127) };
@@ -567,6 +583,9 @@ fn finish(
             return Err(Error::Exec {
                 errno: io::Error::from_raw_os_error(errno),
             });
+        }
+        if text == Error::Cancelled.to_string() {
+            return Err(Error::Cancelled);
         }
         return Err(Error::Setup(text));
     }

@@ -56,7 +56,7 @@ pub fn exec(args: ExecArgs) -> anyhow::Result<u8> {
         let (backend, why) = select_backend(requested);
         eprintln!("sandboxpm: sandbox backend: {} ({why})", backend.name());
     }
-    finish(&resolved, &command, requested)
+    finish(&resolved, &command, requested, None)
 }
 
 /// `sandboxpm sandbox-helper --request FILE`: the single-threaded re-execution used by
@@ -64,17 +64,17 @@ pub fn exec(args: ExecArgs) -> anyhow::Result<u8> {
 pub fn helper(request: &Path) -> anyhow::Result<u8> {
     let request = helper::read_request(request)
         .with_context(|| format!("reading the sandbox request {}", request.display()))?;
-    finish(&request.policy, &request.command, request.backend)
+    finish(&request.policy, &request.command, request.backend, None)
 }
 
 /// `sandboxpm sandbox-helper --serve`: the zygote of [`sandboxpm_sandbox::zygote`]. Each forked
 /// child runs one request exactly as `sandbox-helper --request` would, errors included.
 #[cfg(target_os = "linux")]
 pub fn serve() -> anyhow::Result<u8> {
-    sandboxpm_sandbox::zygote::serve(|request| {
+    sandboxpm_sandbox::zygote::serve(|request, gate| {
         let ran = request
             .context("reading the sandbox request")
-            .and_then(|r| finish(&r.policy, &r.command, r.backend));
+            .and_then(|r| finish(&r.policy, &r.command, r.backend, gate));
         match ran {
             Ok(code) => code,
             Err(err) => {
@@ -96,10 +96,15 @@ pub fn serve() -> anyhow::Result<u8> {
     anyhow::bail!("sandbox-helper --serve is only available on Linux")
 }
 
-fn finish(resolved: &ResolvedPolicy, command: &Command, requested: Backend) -> anyhow::Result<u8> {
+fn finish(
+    resolved: &ResolvedPolicy,
+    command: &Command,
+    requested: Backend,
+    gate: Option<sandboxpm_sandbox::Gate>,
+) -> anyhow::Result<u8> {
     let program = &command.program;
     let mut warn = |w: &str| eprintln!("sandboxpm: warning: {w}");
-    match sandboxpm_sandbox::run(resolved, command, requested, &mut warn) {
+    match sandboxpm_sandbox::run_gated(resolved, command, requested, &mut warn, gate) {
         Ok(outcome) => {
             for blocked in &outcome.blocked {
                 eprintln!("sandboxpm: blocked: {blocked}");
