@@ -52,8 +52,8 @@ pub use policy::{
 };
 pub use prompt::{Answer, Consent, PAGE_LINES, Prompt};
 pub use run::{
-    MAX_OUTPUT_BYTES, SHELL, SandboxRunner, ScriptExecutor, ScriptOutcome, UnsandboxedRunner,
-    helper_backend, run_script,
+    HeldScript, MAX_OUTPUT_BYTES, SHELL, SandboxRunner, ScriptExecutor, ScriptOutcome, Staged,
+    UnsandboxedRunner, helper_backend, run_script,
 };
 pub use schedule::{
     PreparedScript, RunEvent, RunReport, ScriptContext, ScriptFailure, ScriptJob, ScriptRun,

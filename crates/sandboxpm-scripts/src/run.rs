@@ -70,6 +70,57 @@ pub trait ScriptExecutor: Sync {
     /// Runs `script` with `sh -c` under `policy`.
     fn execute(&self, policy: &ResolvedPolicy, script: &str)
     -> Result<ScriptOutcome, ScriptsError>;
+
+    /// Gets `script` ready to start without starting it: an executor that can builds its sandbox
+    /// now, while other scripts run, and holds the script back until [`Staged::run`]. Dropping
+    /// what it returns cancels it before any of the script ran. By default nothing is done
+    /// ahead, and [`Staged::run`] calls [`ScriptExecutor::execute`].
+    fn stage(&self, _policy: &ResolvedPolicy, _script: &str) -> Staged {
+        Staged::Later
+    }
+}
+
+/// A script made ready by [`ScriptExecutor::stage`].
+pub enum Staged {
+    /// Nothing was done ahead.
+    Later,
+    /// Its sandbox is built; the script waits to be let go.
+    Held(Box<dyn HeldScript>),
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Staged::Later => "Staged::Later",
+            Staged::Held(_) => "Staged::Held",
+        })
+    }
+}
+
+impl Staged {
+    /// Starts the script (`policy` and `script` are the ones it was staged with), calls
+    /// `started` as soon as it has been let go, and waits for its end.
+    pub fn run(
+        self,
+        executor: &dyn ScriptExecutor,
+        policy: &ResolvedPolicy,
+        script: &str,
+        started: &mut dyn FnMut(),
+    ) -> Result<ScriptOutcome, ScriptsError> {
+        match self {
+            Staged::Later => {
+                started();
+                executor.execute(policy, script)
+            }
+            Staged::Held(held) => held.run(started),
+        }
+    }
+}
+
+/// A script held back in its finished sandbox.
+pub trait HeldScript: Send {
+    /// Lets it start, calls `started`, and waits for its end.
+    fn run(self: Box<Self>, started: &mut dyn FnMut()) -> Result<ScriptOutcome, ScriptsError>;
 }
 
 /// Runs scripts through `<exe> sandbox-helper`.
@@ -125,32 +176,12 @@ impl SandboxRunner {
         let zygote = self.zygote()?;
         let started = Instant::now();
         let submitted = zygote.submit(request).ok()?;
-        let (stdout, stderr, truncated) =
-            read_both(Some(&submitted.stdout), Some(&submitted.stderr));
-        let mut stderr = stderr;
-        let code = submitted.wait().unwrap_or_else(|| {
-            stderr.push_str(
-                "sandboxpm: the sandbox helper ended without an exit status (it was killed)\n",
-            );
-            125
-        });
-        Some(Ok(ScriptOutcome {
-            code,
-            stdout,
-            stderr,
-            truncated,
-            duration: started.elapsed(),
-        }))
+        Some(Ok(collect_submitted(submitted, started)))
     }
-}
 
-impl ScriptExecutor for SandboxRunner {
-    fn execute(
-        &self,
-        policy: &ResolvedPolicy,
-        script: &str,
-    ) -> Result<ScriptOutcome, ScriptsError> {
-        let request = Request {
+    /// `sh -c script` under `policy`, for the helper.
+    fn request(&self, policy: &ResolvedPolicy, script: &str) -> Request {
+        Request {
             policy: policy.clone(),
             command: Command {
                 program: PathBuf::from(SHELL),
@@ -161,7 +192,69 @@ impl ScriptExecutor for SandboxRunner {
                 ],
             },
             backend: self.backend,
-        };
+        }
+    }
+}
+
+/// The output and exit code of a zygote's child, `started` being when the script was let go.
+#[cfg(target_os = "linux")]
+fn collect_submitted(
+    submitted: sandboxpm_sandbox::zygote::Submitted,
+    started: Instant,
+) -> ScriptOutcome {
+    let (stdout, stderr, truncated) = read_both(Some(&submitted.stdout), Some(&submitted.stderr));
+    let mut stderr = stderr;
+    let code = submitted.wait().unwrap_or_else(|| {
+        stderr.push_str(
+            "sandboxpm: the sandbox helper ended without an exit status (it was killed)\n",
+        );
+        125
+    });
+    ScriptOutcome {
+        code,
+        stdout,
+        stderr,
+        truncated,
+        duration: started.elapsed(),
+    }
+}
+
+/// A script held in a zygote child's finished sandbox.
+#[cfg(target_os = "linux")]
+struct HeldInZygote(sandboxpm_sandbox::zygote::Submitted);
+
+#[cfg(target_os = "linux")]
+impl HeldScript for HeldInZygote {
+    fn run(self: Box<Self>, started: &mut dyn FnMut()) -> Result<ScriptOutcome, ScriptsError> {
+        let mut submitted = self.0;
+        let at = Instant::now();
+        // If the child has already ended (its sandbox could not be built), the gate has no
+        // reader; what it printed and its status say why.
+        let _ = submitted.start();
+        started();
+        Ok(collect_submitted(submitted, at))
+    }
+}
+
+impl ScriptExecutor for SandboxRunner {
+    /// Through the zygote, the sandbox is built now and the script held at its `execve`.
+    fn stage(&self, policy: &ResolvedPolicy, script: &str) -> Staged {
+        #[cfg(target_os = "linux")]
+        if let Some(zygote) = self.zygote()
+            && let Ok(submitted) = zygote.submit_held(&self.request(policy, script))
+        {
+            return Staged::Held(Box::new(HeldInZygote(submitted)));
+        }
+        let _ = (policy, script);
+        Staged::Later
+    }
+
+    fn execute(
+        &self,
+        policy: &ResolvedPolicy,
+        script: &str,
+    ) -> Result<ScriptOutcome, ScriptsError> {
+        let request = self.request(policy, script);
         #[cfg(target_os = "linux")]
         if let Some(outcome) = self.through_zygote(&request) {
             return outcome;

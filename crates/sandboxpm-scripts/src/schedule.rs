@@ -7,14 +7,15 @@
 //! Running follows [`crate::script_levels`]: levels in order; inside a level, packages in
 //! parallel on at most as many threads as the machine has cores (each script is its own helper
 //! process, so a thread mostly waits); a package's own scripts in npm's order (`preinstall`,
-//! `install`, `postinstall`), stopping at its first failure. After the first failure of a
-//! non-optional package nothing new is started (scripts already running finish) and the failure
-//! is reported with its output; an optional package's failure is a warning, as in npm.
+//! `install`, `postinstall`), stopping at its first failure. While scripts run, the sandboxes of
+//! the next ones are built and held at their `execve` ([`ScriptExecutor::stage`]), so that a
+//! free worker starts the next script at once. After the first failure of a non-optional package
+//! nothing new is started (scripts already running finish, staged ones are cancelled unrun) and
+//! the failure is reported with its output; an optional package's failure is a warning, as in npm.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use sandboxpm_config::{NpmConfig, SandboxpmSettings};
 use sandboxpm_npm::InstallEvent;
@@ -25,7 +26,7 @@ use crate::discovery::PackageScripts;
 use crate::env::{ScriptEnvInputs, script_env};
 use crate::error::ScriptsError;
 use crate::policy::{ScriptPolicyInputs, resolve_script_policy, script_policy};
-use crate::run::{ScriptExecutor, ScriptOutcome};
+use crate::run::{ScriptExecutor, ScriptOutcome, Staged};
 use crate::toolchain::Toolchain;
 
 /// What preparing scripts needs to know about the project and the machine.
@@ -208,60 +209,159 @@ impl RunReport {
 
 /// Runs `jobs` level by level (`levels` from [`crate::script_levels`]; keys without a job are
 /// skipped), reporting each start and end to `progress`.
+///
+/// At most as many scripts run at once as the machine has cores, and a level starts once the
+/// levels before it have ended. While scripts run, the next ones are staged
+/// ([`ScriptExecutor::stage`]): their sandboxes are built ahead, at most one per worker, and each
+/// starts the moment a worker is free and its level may begin. A staged script that is not to
+/// run (a failure stopped the install) is cancelled before any of it ran.
 pub fn run_all(
     executor: &dyn ScriptExecutor,
     levels: &[Vec<String>],
     jobs: &BTreeMap<String, ScriptJob>,
     progress: &(dyn Fn(&RunEvent<'_>) + Sync),
 ) -> RunReport {
-    let workers_max = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let stop = AtomicBool::new(false);
-    let report = Mutex::new(RunReport::default());
-    for level in levels {
-        let level: Vec<&ScriptJob> = level.iter().filter_map(|k| jobs.get(k)).collect();
-        if stop.load(Ordering::SeqCst) {
-            lock(&report)
-                .not_run
-                .extend(level.iter().map(|j| j.key.clone()));
-            continue;
-        }
-        let next = AtomicUsize::new(0);
-        let workers = workers_max.min(level.len()).max(1);
-        std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::SeqCst);
-                        let Some(job) = level.get(i) else { break };
-                        if stop.load(Ordering::SeqCst) {
-                            lock(&report).not_run.push(job.key.clone());
-                            continue;
-                        }
-                        if let Err(failure) = run_job(executor, job, progress, &report)
-                            && !job.optional
-                        {
-                            // Record before raising the flag, so the first failure is first.
-                            lock(&report).failures.push(*failure);
-                            stop.store(true, Ordering::SeqCst);
-                        }
-                    }
-                });
-            }
-        });
+    // Every job with its level, in level order.
+    let order: Vec<(usize, &ScriptJob)> = levels
+        .iter()
+        .enumerate()
+        .flat_map(|(level, keys)| {
+            keys.iter()
+                .filter_map(|k| jobs.get(k))
+                .map(move |job| (level, job))
+        })
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(order.len())
+        .max(1);
+    let mut unfinished = vec![0; levels.len()];
+    for (level, _) in &order {
+        unfinished[*level] += 1;
     }
+    let board = Board {
+        state: Mutex::new(BoardState {
+            next: 0,
+            staged: BTreeMap::new(),
+            unfinished,
+            stop: false,
+        }),
+        changed: Condvar::new(),
+    };
+    let report = Mutex::new(RunReport::default());
+    // Claims the next job and stages its first script, while fewer than `workers` wait staged.
+    let stage_next = || {
+        let i = {
+            let mut state = board.lock();
+            if state.stop || state.staged.len() >= workers || state.next >= order.len() {
+                return;
+            }
+            state.next += 1;
+            state.next - 1
+        };
+        let staged = match order[i].1.scripts.first() {
+            Some(first) => executor.stage(&first.policy, &first.command),
+            None => Staged::Later,
+        };
+        board.lock().staged.insert(i, staged);
+        board.changed.notify_all();
+    };
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    // The earliest staged job, else the next one not yet claimed.
+                    let (i, staged) = {
+                        let mut state = board.lock();
+                        if let Some((i, staged)) = state.staged.pop_first() {
+                            (i, Some(staged))
+                        } else if state.next < order.len() {
+                            state.next += 1;
+                            (state.next - 1, None)
+                        } else {
+                            break;
+                        }
+                    };
+                    let (level, job) = order[i];
+                    if !board.wait_for_levels_before(level) {
+                        // Dropping a staged script cancels it.
+                        drop(staged);
+                        lock(&report).not_run.push(job.key.clone());
+                        board.finished(level, false);
+                        continue;
+                    }
+                    let mut started = || stage_next();
+                    let failed =
+                        match run_job(executor, job, staged, &mut started, progress, &report) {
+                            Err(failure) if !job.optional => {
+                                // Record before raising the flag, so the first failure is first.
+                                lock(&report).failures.push(*failure);
+                                true
+                            }
+                            _ => false,
+                        };
+                    board.finished(level, failed);
+                }
+            });
+        }
+    });
     let mut report = report.into_inner().unwrap_or_else(|e| e.into_inner());
     report.not_run.sort();
     report
 }
 
-/// Runs one package's scripts in order; the failure, if any (optional ones are recorded as
-/// warnings here).
+/// The scheduler's shared state.
+struct Board {
+    state: Mutex<BoardState>,
+    changed: Condvar,
+}
+
+struct BoardState {
+    /// The next job (index into the run order) nobody has claimed.
+    next: usize,
+    /// Claimed jobs whose first script is staged, by index.
+    staged: BTreeMap<usize, Staged>,
+    /// Per level, the jobs that have not ended (or been skipped).
+    unfinished: Vec<usize>,
+    /// A non-optional package failed: nothing new starts.
+    stop: bool,
+}
+
+impl Board {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BoardState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until every level before `level` has ended; `false` if the install stopped.
+    fn wait_for_levels_before(&self, level: usize) -> bool {
+        let mut state = self.lock();
+        while !state.stop && state.unfinished[..level].iter().any(|&n| n > 0) {
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        !state.stop
+    }
+
+    fn finished(&self, level: usize, failed: bool) {
+        let mut state = self.lock();
+        state.unfinished[level] -= 1;
+        state.stop |= failed;
+        drop(state);
+        self.changed.notify_all();
+    }
+}
+
+/// Runs one package's scripts in order, the first one `staged` if it was; the failure, if any
+/// (optional ones are recorded as warnings here). `started` is called once the first script has
+/// been let go.
 fn run_job(
     executor: &dyn ScriptExecutor,
     job: &ScriptJob,
+    mut staged: Option<Staged>,
+    started: &mut dyn FnMut(),
     progress: &(dyn Fn(&RunEvent<'_>) + Sync),
     report: &Mutex<RunReport>,
 ) -> Result<(), Box<ScriptFailure>> {
+    let mut started = Some(started);
     for script in &job.scripts {
         progress(&RunEvent::Started { job, script });
         let failure = |status: String, output: String| ScriptFailure {
@@ -272,7 +372,17 @@ fn run_job(
             status,
             output,
         };
-        let result = executor.execute(&script.policy, &script.command);
+        let mut first_started = || {
+            if let Some(started) = started.take() {
+                started();
+            }
+        };
+        let result = staged.take().unwrap_or(Staged::Later).run(
+            executor,
+            &script.policy,
+            &script.command,
+            &mut first_started,
+        );
         let failed = match result {
             Ok(outcome) => {
                 progress(&RunEvent::Finished {

@@ -204,3 +204,132 @@ fn decoy_markers_in_output_are_reported_with_the_run() {
     let report = run_all(&fake, &levels(&[&["thief@1"]]), &jobs, &|_| {});
     assert_eq!(report.runs[0].decoys, vec!["~/.npmrc"]);
 }
+
+/// An executor that stages: each staged script logs `stage`, then `run` when let go or `cancel`
+/// when dropped unrun; `ok` and `fail` scripts as with [`Fake`], each taking a few milliseconds.
+#[derive(Default)]
+struct Stager {
+    log: std::sync::Arc<Mutex<Vec<String>>>,
+}
+
+struct FakeHeld {
+    script: String,
+    log: std::sync::Arc<Mutex<Vec<String>>>,
+    ran: bool,
+}
+
+fn fake_run(log: &Mutex<Vec<String>>, script: &str) -> ScriptOutcome {
+    log.lock().unwrap().push(format!("run {script}"));
+    std::thread::sleep(Duration::from_millis(20));
+    let code = if script.starts_with("fail") { 2 } else { 0 };
+    log.lock().unwrap().push(format!("end {script}"));
+    ScriptOutcome {
+        code,
+        stdout: String::new(),
+        stderr: String::new(),
+        truncated: false,
+        duration: Duration::ZERO,
+    }
+}
+
+impl sandboxpm_scripts::HeldScript for FakeHeld {
+    fn run(mut self: Box<Self>, started: &mut dyn FnMut()) -> Result<ScriptOutcome, ScriptsError> {
+        self.ran = true;
+        started();
+        Ok(fake_run(&self.log, &self.script))
+    }
+}
+
+impl Drop for FakeHeld {
+    fn drop(&mut self) {
+        if !self.ran {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("cancel {}", self.script));
+        }
+    }
+}
+
+impl ScriptExecutor for Stager {
+    fn execute(&self, _: &ResolvedPolicy, script: &str) -> Result<ScriptOutcome, ScriptsError> {
+        Ok(fake_run(&self.log, script))
+    }
+
+    fn stage(&self, _: &ResolvedPolicy, script: &str) -> sandboxpm_scripts::Staged {
+        self.log.lock().unwrap().push(format!("stage {script}"));
+        sandboxpm_scripts::Staged::Held(Box::new(FakeHeld {
+            script: script.to_owned(),
+            log: std::sync::Arc::clone(&self.log),
+            ran: false,
+        }))
+    }
+}
+
+#[test]
+fn staged_scripts_run_once_each_and_only_after_the_levels_before_them() {
+    let stager = Stager::default();
+    let jobs: BTreeMap<_, _> = [
+        job("a@1", false, &[(POST, "ok a")]),
+        job("b@1", false, &[(POST, "ok b")]),
+        job("c@1", false, &[(POST, "ok c")]),
+        job("d@1", false, &[(PRE, "ok d-pre"), (POST, "ok d-post")]),
+    ]
+    .into();
+    let report = run_all(
+        &stager,
+        &levels(&[&["a@1", "b@1", "c@1"], &["d@1"]]),
+        &jobs,
+        &|_| {},
+    );
+    assert!(report.failures.is_empty() && report.not_run.is_empty());
+    let log = stager.log.lock().unwrap().clone();
+    let at = |line: &str| {
+        log.iter()
+            .position(|l| l == line)
+            .unwrap_or_else(|| panic!("{line}: {log:?}"))
+    };
+    for script in ["ok a", "ok b", "ok c", "ok d-pre", "ok d-post"] {
+        let runs = log
+            .iter()
+            .filter(|l| **l == format!("run {script}"))
+            .count();
+        assert_eq!(runs, 1, "{script}: {log:?}");
+    }
+    // While the first scripts ran, later ones were staged ahead.
+    assert!(log.iter().any(|l| l.starts_with("stage ")), "{log:?}");
+    assert!(!log.iter().any(|l| l.starts_with("cancel ")), "{log:?}");
+    // Staged or not, d starts after the whole first level ended, and its scripts in order.
+    let first_of_d = at("run ok d-pre");
+    for script in ["ok a", "ok b", "ok c"] {
+        assert!(at(&format!("end {script}")) < first_of_d, "{log:?}");
+    }
+    assert!(at("end ok d-pre") < at("run ok d-post"), "{log:?}");
+}
+
+#[test]
+fn a_failure_cancels_staged_scripts_before_any_of_them_ran() {
+    let stager = Stager::default();
+    let jobs: BTreeMap<_, _> = [
+        job("bad@1", false, &[(POST, "fail bad")]),
+        job("x@1", false, &[(POST, "ok x")]),
+        job("y@1", false, &[(POST, "ok y")]),
+    ]
+    .into();
+    let report = run_all(
+        &stager,
+        &levels(&[&["bad@1"], &["x@1"], &["y@1"]]),
+        &jobs,
+        &|_| {},
+    );
+    let log = stager.log.lock().unwrap().clone();
+    assert_eq!(report.failures.len(), 1, "{log:?}");
+    assert_eq!(report.not_run, vec!["x@1", "y@1"]);
+    // x was staged while bad ran (bad's start stages the next job), and was cancelled unrun.
+    assert!(log.contains(&"stage ok x".to_owned()), "{log:?}");
+    assert!(log.contains(&"cancel ok x".to_owned()), "{log:?}");
+    assert!(
+        !log.iter().any(|l| l == "run ok x" || l == "run ok y"),
+        "{log:?}"
+    );
+}
