@@ -227,7 +227,11 @@ pub fn run_gated(
     // Backends that cannot wait inside the sandbox wait before building it.
     let pass = |gate: Option<&Gate>| match gate {
         Some(gate) if !gate.pass() => Err(Error::Cancelled),
-        _ => Ok(()),
+        Some(gate) => {
+            gate.started();
+            Ok(())
+        }
+        None => Ok(()),
     };
     match backend {
         // A failure to create the user namespace comes before the gate is read.
@@ -256,16 +260,22 @@ pub fn run_gated(
     }
 }
 
-/// The read end of a pipe that holds a prepared command back: one byte written to the other end
-/// lets it start; the other end closing without that byte cancels it. This is how a caller builds
-/// the next script's sandbox while the current script runs, and starts it the moment a slot frees.
+/// One end of a socket pair that holds a prepared command back: one byte from the other end lets
+/// it start; the other end closing without that byte cancels it. Once the command runs, one byte
+/// goes back. This is how a caller builds the next script's sandbox while the current script
+/// runs, starts it the moment a slot frees, and learns when it has started.
 #[derive(Debug)]
 pub struct Gate(std::os::fd::OwnedFd);
 
 impl Gate {
-    /// A gate reading from `fd`, the read end of a pipe.
+    /// A gate on `fd`, one end of a stream socket pair.
     pub fn new(fd: std::os::fd::OwnedFd) -> Gate {
         Gate(fd)
+    }
+
+    /// Tells the other end that the command has started.
+    pub(crate) fn started(&self) {
+        gate_started(std::os::fd::AsRawFd::as_raw_fd(&self.0));
     }
 
     /// The descriptor, for a process that waits on it after forking.
@@ -278,6 +288,12 @@ impl Gate {
     pub(crate) fn pass(&self) -> bool {
         gate_passes(std::os::fd::AsRawFd::as_raw_fd(&self.0))
     }
+}
+
+/// Writes the "started" byte to a gate's descriptor (nobody listening is not an error).
+pub(crate) fn gate_started(fd: std::os::fd::RawFd) {
+    // SAFETY: writing one byte from a live local; MSG_NOSIGNAL: a closed peer is no signal.
+    unsafe { libc::send(fd, [1u8].as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
 }
 
 /// Reads the gate's byte from `fd`: `true` once it arrives, `false` at end of file or on error.

@@ -11,10 +11,11 @@
 //!
 //! A message is one byte with four descriptors: a sealed memfd holding the request (JSON, as in a
 //! request file, but never on disk) and the write ends of the child's stdout, stderr and status
-//! pipes; a *held* request adds a fifth, the read end of its [`Gate`]. Its child builds the
+//! pipes; a *held* request adds a fifth, its end of the [`Gate`] socket pair. Its child builds the
 //! sandbox and waits behind the gate, so a caller can prepare the next script while the current
-//! one runs and start it at once ([`Submitted::start`]); dropping the submission unopened
-//! cancels it before anything of the script ran. The zygote keeps nothing of a request once its
+//! one runs and start it at once ([`Submitted::start`]), then learn when it has started
+//! ([`Submitted::wait_started`]); dropping the submission unopened cancels it before anything
+//! of the script ran. The zygote keeps nothing of a request once its
 //! child is forked, so one request's descriptors never reach another's child. It exits when its
 //! socket is closed.
 
@@ -51,17 +52,26 @@ pub struct Submitted {
     pub stderr: File,
     /// Where the child writes its exit code (see [`Submitted::wait`]).
     status: File,
-    /// The write end of a held request's gate.
+    /// Our end of a held request's gate.
     gate: Option<File>,
 }
 
 impl Submitted {
     /// Lets a held request's command start (nothing for one submitted with [`Zygote::submit`]).
     pub fn start(&mut self) -> io::Result<()> {
-        match self.gate.take() {
-            Some(mut gate) => gate.write_all(&[1]),
+        match &mut self.gate {
+            Some(gate) => gate.write_all(&[1]),
             None => Ok(()),
         }
+    }
+
+    /// After [`Submitted::start`], waits until the command has started: `true`, or `false` when
+    /// it never will (its sandbox could not be built; its output says why) or it was not held.
+    pub fn wait_started(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        self.gate
+            .as_mut()
+            .is_some_and(|gate| gate.read_exact(&mut byte).is_ok())
     }
 
     /// Cancels a held request that has not been started: its command never runs, and its child
@@ -113,25 +123,25 @@ impl Zygote {
         let (stdout, stdout_w) = pipe()?;
         let (stderr, stderr_w) = pipe()?;
         let (status, status_w) = pipe()?;
-        let gate = held.then(pipe).transpose()?;
+        let gate = held.then(stream_pair).transpose()?;
         let mut fds = vec![
             memfd.as_raw_fd(),
             stdout_w.as_raw_fd(),
             stderr_w.as_raw_fd(),
             status_w.as_raw_fd(),
         ];
-        if let Some((gate_r, _)) = &gate {
-            fds.push(gate_r.as_raw_fd());
+        if let Some((theirs, _)) = &gate {
+            fds.push(theirs.as_raw_fd());
         }
         fd::send(self.socket.as_fd(), &fds)?;
         // Our copies of the child's ends close here: the child holds the only ones, so each pipe
-        // ends when it (and whatever it started) is done. We keep only the gate's write end.
+        // ends when it (and whatever it started) is done. Of the gate we keep our end only.
         drop((memfd, stdout_w, stderr_w, status_w));
         Ok(Submitted {
             stdout: File::from(stdout),
             stderr: File::from(stderr),
             status: File::from(status),
-            gate: gate.map(|(_, w)| File::from(w)),
+            gate: gate.map(|(_, ours)| File::from(ours)),
         })
     }
 }
@@ -257,12 +267,21 @@ fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
 }
 
 fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    socket_pair(libc::SOCK_SEQPACKET)
+}
+
+/// A gate: (the child's end, ours).
+fn stream_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    socket_pair(libc::SOCK_STREAM)
+}
+
+fn socket_pair(kind: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: `fds` has room for the two descriptors.
     let rc = unsafe {
         libc::socketpair(
             libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            kind | libc::SOCK_CLOEXEC,
             0,
             fds.as_mut_ptr(),
         )

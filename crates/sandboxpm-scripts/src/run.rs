@@ -99,7 +99,7 @@ impl std::fmt::Debug for Staged {
 
 impl Staged {
     /// Starts the script (`policy` and `script` are the ones it was staged with), calls
-    /// `started` as soon as it has been let go, and waits for its end.
+    /// `started` as soon as it runs (before it, when it was not held), and waits for its end.
     pub fn run(
         self,
         executor: &dyn ScriptExecutor,
@@ -119,7 +119,7 @@ impl Staged {
 
 /// A script held back in its finished sandbox.
 pub trait HeldScript: Send {
-    /// Lets it start, calls `started`, and waits for its end.
+    /// Lets it start, calls `started` once it has, and waits for its end.
     fn run(self: Box<Self>, started: &mut dyn FnMut()) -> Result<ScriptOutcome, ScriptsError>;
 }
 
@@ -231,6 +231,8 @@ impl HeldScript for HeldInZygote {
         // If the child has already ended (its sandbox could not be built), the gate has no
         // reader; what it printed and its status say why.
         let _ = submitted.start();
+        // Whatever the caller does next (staging another script) waits until this one runs.
+        submitted.wait_started();
         started();
         Ok(collect_submitted(submitted, at))
     }

@@ -351,8 +351,8 @@ impl Board {
 }
 
 /// Runs one package's scripts in order, the first one `staged` if it was; the failure, if any
-/// (optional ones are recorded as warnings here). `started` is called once the first script has
-/// been let go.
+/// (optional ones are recorded as warnings here). `started` is called once the first script
+/// runs.
 fn run_job(
     executor: &dyn ScriptExecutor,
     job: &ScriptJob,
@@ -377,7 +377,11 @@ fn run_job(
                 started();
             }
         };
-        let result = staged.take().unwrap_or(Staged::Later).run(
+        // Unstaged scripts are staged and let go at once: `started` then hears when it runs.
+        let staged = staged
+            .take()
+            .unwrap_or_else(|| executor.stage(&script.policy, &script.command));
+        let result = staged.run(
             executor,
             &script.policy,
             &script.command,

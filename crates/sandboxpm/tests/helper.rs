@@ -135,6 +135,13 @@ fn zygote_children_run_requests_concurrently_with_their_own_output_and_status() 
     (&failed.stderr).read_to_string(&mut err).unwrap();
     assert_eq!(failed.wait(), Some(127), "{err}");
     assert!(err.contains("cannot execute"), "{err}");
+    // Held, it says it never started.
+    let mut failed = zygote
+        .submit_held(&request(&missing, "true".into()))
+        .unwrap();
+    failed.start().unwrap();
+    assert!(!failed.wait_started());
+    assert_eq!(failed.wait(), Some(127));
     let again = zygote.submit(&request(sh, "exit 5".into())).unwrap();
     assert_eq!(again.wait(), Some(5));
     // Dropping it ends the zygote (Drop waits for it).
@@ -182,6 +189,7 @@ fn held_zygote_requests_wait_fully_built_and_their_timeout_starts_when_let_go() 
     let code = cancelled.cancel();
     assert!(code.is_some_and(|c| c != 0), "{code:?}");
     held.start().unwrap();
+    assert!(held.wait_started(), "a started command says so");
     let (mut out, mut err) = (String::new(), String::new());
     (&held.stdout).read_to_string(&mut out).unwrap();
     (&held.stderr).read_to_string(&mut err).unwrap();

@@ -247,7 +247,7 @@ fn run_native(
         }
         None => None,
     };
-    let mut outcome = finish(init, rd, Some(status_rd), policy, Backend::Native);
+    let mut outcome = finish(init, rd, Some(status_rd), gate, policy, Backend::Native);
     if let Some(proxy) = proxy {
         let log = proxy.stop();
         if let Ok(outcome) = outcome.as_mut() {
@@ -503,7 +503,7 @@ fn run_landlock(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error
         unsafe { libc::_exit(127) };
     }
     drop(wr);
-    let outcome = finish(child, rd, None, &policy, Backend::Landlock);
+    let outcome = finish(child, rd, None, None, &policy, Backend::Landlock);
     kill_descendants();
     drop(scratch);
     outcome
@@ -565,10 +565,13 @@ fn children_of(parent: libc::pid_t) -> Vec<libc::pid_t> {
 }
 
 /// Waits for the setup report and then for `pid`, enforcing the timeout.
+/// Waits for the command's exec (or its failure: `rd` carries the error), tells `gate` that it
+/// started, then waits for its end under the policy's timeout.
 fn finish(
     pid: libc::pid_t,
     rd: OwnedFd,
     status: Option<OwnedFd>,
+    gate: Option<RawFd>,
     policy: &ResolvedPolicy,
     backend: Backend,
 ) -> Result<Outcome, Error> {
@@ -588,6 +591,9 @@ fn finish(
             return Err(Error::Cancelled);
         }
         return Err(Error::Setup(text));
+    }
+    if let Some(gate) = gate {
+        crate::gate_started(gate);
     }
     let timeout = policy.limits.timeout_secs.map(Duration::from_secs);
     if let Some(status) = status {
