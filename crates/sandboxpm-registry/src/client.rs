@@ -112,6 +112,8 @@ impl RegistryClient {
             .brotli(true)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(30))
+            // One lookup per host, shared by every connection (see `dns`).
+            .dns_resolver(Arc::new(crate::dns::SharedResolver::system()))
             // Proxies come from configuration only (the config crate maps the environment
             // variables npm honours); nothing is picked up behind the user's back.
             .no_proxy();

@@ -20,6 +20,7 @@
 mod auth;
 mod cache;
 mod client;
+mod dns;
 mod error;
 mod name;
 mod options;
