@@ -221,6 +221,31 @@ pub fn run_all(
     jobs: &BTreeMap<String, ScriptJob>,
     progress: &(dyn Fn(&RunEvent<'_>) + Sync),
 ) -> RunReport {
+    run_all_staged(executor, levels, jobs, BTreeMap::new(), progress)
+}
+
+/// The keys of `jobs` in the order [`run_all`] takes them: level by level.
+pub fn run_order<'a>(
+    levels: &'a [Vec<String>],
+    jobs: &BTreeMap<String, ScriptJob>,
+) -> Vec<&'a str> {
+    levels
+        .iter()
+        .flatten()
+        .filter(|k| jobs.contains_key(*k))
+        .map(String::as_str)
+        .collect()
+}
+
+/// [`run_all`], with the first scripts of some jobs already staged by the caller (by key; from
+/// the same executor), for instance while the other jobs were still being prepared.
+pub fn run_all_staged(
+    executor: &dyn ScriptExecutor,
+    levels: &[Vec<String>],
+    jobs: &BTreeMap<String, ScriptJob>,
+    mut staged: BTreeMap<String, Staged>,
+    progress: &(dyn Fn(&RunEvent<'_>) + Sync),
+) -> RunReport {
     // Every job with its level, in level order.
     let order: Vec<(usize, &ScriptJob)> = levels
         .iter()
@@ -231,6 +256,15 @@ pub fn run_all(
                 .map(move |job| (level, job))
         })
         .collect();
+    let staged: BTreeMap<usize, Staged> = order
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, job))| staged.remove(&job.key).map(|s| (i, s)))
+        .collect();
+    let mut claimed = vec![false; order.len()];
+    for i in staged.keys() {
+        claimed[*i] = true;
+    }
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(order.len())
@@ -241,8 +275,8 @@ pub fn run_all(
     }
     let board = Board {
         state: Mutex::new(BoardState {
-            next: 0,
-            staged: BTreeMap::new(),
+            claimed,
+            staged,
             unfinished,
             stop: false,
         }),
@@ -253,11 +287,11 @@ pub fn run_all(
     let stage_next = || {
         let i = {
             let mut state = board.lock();
-            if state.stop || state.staged.len() >= workers || state.next >= order.len() {
+            if state.stop || state.staged.len() >= workers {
                 return;
             }
-            state.next += 1;
-            state.next - 1
+            let Some(i) = state.claim() else { return };
+            i
         };
         let staged = match order[i].1.scripts.first() {
             Some(first) => executor.stage(&first.policy, &first.command),
@@ -275,9 +309,8 @@ pub fn run_all(
                         let mut state = board.lock();
                         if let Some((i, staged)) = state.staged.pop_first() {
                             (i, Some(staged))
-                        } else if state.next < order.len() {
-                            state.next += 1;
-                            (state.next - 1, None)
+                        } else if let Some(i) = state.claim() {
+                            (i, None)
                         } else {
                             break;
                         }
@@ -317,14 +350,23 @@ struct Board {
 }
 
 struct BoardState {
-    /// The next job (index into the run order) nobody has claimed.
-    next: usize,
+    /// Per job (index into the run order), whether a worker or the pool has it.
+    claimed: Vec<bool>,
     /// Claimed jobs whose first script is staged, by index.
     staged: BTreeMap<usize, Staged>,
     /// Per level, the jobs that have not ended (or been skipped).
     unfinished: Vec<usize>,
     /// A non-optional package failed: nothing new starts.
     stop: bool,
+}
+
+impl BoardState {
+    /// The first job nobody has claimed, now claimed.
+    fn claim(&mut self) -> Option<usize> {
+        let i = self.claimed.iter().position(|c| !c)?;
+        self.claimed[i] = true;
+        Some(i)
+    }
 }
 
 impl Board {

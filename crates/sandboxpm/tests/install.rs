@@ -458,6 +458,10 @@ fn an_approved_malicious_script_runs_sandboxed() {
         std::fs::read(p.root.join("package.json")).unwrap(),
         manifest_before
     );
+    // Its success is recorded beside its directory, with no pending marker left over.
+    let virtual_dir = p.root.join("node_modules/.sandboxpm/scripted@1.0.0");
+    assert!(virtual_dir.join(".sandboxpm-scripts-done").exists());
+    assert!(!virtual_dir.join(".sandboxpm-scripts-pending").exists());
     // Its files are a private copy: the store's blob was not the file the script could write.
     let index = dir.join("index.js");
     use std::os::unix::fs::MetadataExt;
@@ -652,4 +656,39 @@ fn a_connection_outside_the_network_grant_is_reported_as_a_block() {
         t.contains("postinstall: connection to exfil.invalid:80 refused"),
         "{t}"
     );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_script_is_not_recorded_and_runs_again_next_install() {
+    let registry = FixtureRegistry::start().unwrap();
+    let pkg = PackageBuilder::new("breaks", "1.0.0")
+        .script("postinstall", "echo run >> runs.txt; exit 3")
+        .file("index.js", "")
+        .build()
+        .unwrap();
+    registry.add(&pkg);
+    let p = Project::new(r#"{"name":"app","dependencies":{"breaks":"1.0.0"}}"#);
+    std::fs::write(
+        p.root.join(".sandboxpmrc"),
+        r#"{"whitelist": ["breaks@1.0.0"]}"#,
+    )
+    .unwrap();
+    let home = p.root.parent().unwrap().join("fake-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let virtual_dir = p.root.join("node_modules/.sandboxpm/breaks@1.0.0");
+    for run in 1..=2 {
+        let out = install_with_home(&p, &registry.url(), &home);
+        let t = text(&out);
+        assert!(!out.status.success(), "a failing script passed: {t}");
+        assert!(
+            t.contains("breaks@1.0.0") && t.contains("exit code 3"),
+            "{t}"
+        );
+        assert!(!virtual_dir.join(".sandboxpm-scripts-done").exists());
+        assert!(!virtual_dir.join(".sandboxpm-scripts-pending").exists());
+        let runs =
+            std::fs::read_to_string(virtual_dir.join("node_modules/breaks/runs.txt")).unwrap();
+        assert_eq!(runs.lines().count(), run, "{runs}");
+    }
 }

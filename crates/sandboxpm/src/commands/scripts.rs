@@ -11,8 +11,9 @@ use sandboxpm_npm::PackageJson;
 use sandboxpm_sandbox::{Backend, ResolveContext};
 use sandboxpm_scripts::{
     Decision, InstalledPackage, PackageScripts, Prompt, Reason, RunEvent, SandboxRunner,
-    ScriptContext, ScriptExecutor, ScriptJob, ScriptsError, Toolchain, UnsandboxedRunner, approve,
-    discover_all, helper_backend, is_interactive, prepare_job, run_all, script_levels,
+    ScriptContext, ScriptExecutor, ScriptJob, ScriptsError, Staged, Toolchain, UnsandboxedRunner,
+    approve, discover_all, helper_backend, is_interactive, prepare_job, run_all_staged,
+    script_levels,
 };
 
 /// A package that may have install scripts, as resolved (never as its tarball claims).
@@ -138,16 +139,27 @@ pub fn run_install_scripts(
         resolve_base: &resolve_base,
         timeout_secs: None,
     };
-    let wanted: Vec<&PackageScripts> = found.iter().filter(|p| approved.contains(&p.key)).collect();
-    let mut jobs = BTreeMap::new();
-    for (package, job) in wanted.iter().zip(prepare_jobs(&ctx, &wanted)?) {
-        jobs.insert(package.key.clone(), job);
-    }
     let deps: BTreeMap<String, Vec<String>> = candidates
         .iter()
         .map(|c| (c.key.clone(), c.dependencies.clone()))
         .collect();
     let levels = script_levels(&approved, &deps);
+    // Prepared in the order they will run, so that the first ones can be staged (their
+    // sandboxes built, nothing of them run) while the rest are still being prepared.
+    let mut wanted: Vec<&PackageScripts> =
+        found.iter().filter(|p| approved.contains(&p.key)).collect();
+    let rank: BTreeMap<&str, usize> = levels
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    wanted.sort_by_key(|p| rank.get(p.key.as_str()).copied().unwrap_or(usize::MAX));
+    let (prepared, mut staged) = prepare_jobs(&ctx, &wanted, &runner)?;
+    let mut jobs = BTreeMap::new();
+    for (package, job) in wanted.iter().zip(prepared) {
+        jobs.insert(package.key.clone(), job);
+    }
     // A sandbox weaker than the default is a warn event; none at all needs two confirmations.
     let unsandboxed = match availability(runner.backend) {
         Availability::Full => false,
@@ -235,11 +247,21 @@ pub fn run_install_scripts(
         _ => {}
     };
     let executor: &dyn ScriptExecutor = if unsandboxed {
+        // Nothing staged in a sandbox may run without one: cancelled here, unrun.
+        staged.clear();
         &UnsandboxedRunner
     } else {
         &runner
     };
-    let report = run_all(executor, &levels, &jobs, &progress);
+    // The "scripts ran" markers are created (as pending) while the scripts run, so that the
+    // end of the install only renames them.
+    let mut markers = PendingMarkers::new(project, jobs.keys());
+    let report = std::thread::scope(|s| {
+        let creating = s.spawn(|| markers.create());
+        let report = run_all_staged(executor, &levels, &jobs, staged, &progress);
+        let _ = creating.join();
+        report
+    });
     let mut blocked = Vec::new();
     for run in &report.runs {
         // Connections the network proxy refused, as the helper reports them after the script.
@@ -296,7 +318,7 @@ pub fn run_install_scripts(
         .filter(|c| done.ran.contains(&c.key) && !failed.contains(c.key.as_str()))
     {
         let marker = done_marker(project, c);
-        std::fs::write(&marker, b"").with_context(|| {
+        markers.finish(&c.key, &marker).with_context(|| {
             format!(
                 "recording that the scripts of {} ran ({})",
                 c.key,
@@ -306,6 +328,63 @@ pub fn run_install_scripts(
     }
     report.into_result()?;
     Ok(done)
+}
+
+/// The "scripts ran" markers of one run, created as `.sandboxpm-scripts-pending` beside where
+/// each `.sandboxpm-scripts-done` goes while the scripts run: creating a file costs an inode
+/// allocation (a fraction of a millisecond on a busy file system), a rename costs none, and the
+/// end of the install waits for the renames only. Pending markers that are not finished (the
+/// script failed, the install stopped) are removed on drop; one means nothing to the next run.
+struct PendingMarkers {
+    /// Key, pending path, and whether it was created.
+    pending: Vec<(String, std::path::PathBuf, bool)>,
+}
+
+impl PendingMarkers {
+    fn new<'a>(project: &Path, keys: impl Iterator<Item = &'a String>) -> Self {
+        let pending = keys
+            .map(|key| {
+                let dir = project
+                    .join("node_modules")
+                    .join(".sandboxpm")
+                    .join(sandboxpm_linker::virtual_store_dir_name(key));
+                (key.clone(), dir.join(".sandboxpm-scripts-pending"), false)
+            })
+            .collect();
+        PendingMarkers { pending }
+    }
+
+    fn create(&mut self) {
+        for (_, path, created) in &mut self.pending {
+            *created = std::fs::write(&*path, b"").is_ok();
+        }
+    }
+
+    /// Records that `key`'s scripts ran: its pending marker renamed to `done`, or `done`
+    /// written if there is none.
+    fn finish(&mut self, key: &str, done: &Path) -> std::io::Result<()> {
+        match self
+            .pending
+            .iter_mut()
+            .find(|(k, _, created)| k == key && *created)
+        {
+            Some((_, path, created)) if std::fs::rename(&*path, done).is_ok() => {
+                *created = false;
+                Ok(())
+            }
+            _ => std::fs::write(done, b""),
+        }
+    }
+}
+
+impl Drop for PendingMarkers {
+    fn drop(&mut self) {
+        for (_, path, created) in &self.pending {
+            if *created {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
 }
 
 /// What the scripts' sandbox will be, decided before any runs.
@@ -512,16 +591,22 @@ pub fn command(command: crate::cli::ScriptsCommand) -> anyhow::Result<u8> {
 /// resolving a policy is mostly path work, and every script of an install needs one before the
 /// first runs. Each thread looks every path up once ([`sandboxpm_sandbox::resolve_batch`]). The
 /// first package's error in `packages` order wins, so the message does not depend on timing.
+///
+/// The first script of each of the first jobs (as many as there are threads) is staged through
+/// `runner` as soon as it is prepared: its sandbox is built while the other jobs are prepared,
+/// and it runs only once [`run_all_staged`] lets it go (an error here cancels it, unrun).
 fn prepare_jobs(
     ctx: &ScriptContext<'_>,
     packages: &[&PackageScripts],
-) -> Result<Vec<ScriptJob>, ScriptsError> {
+    runner: &SandboxRunner,
+) -> Result<(Vec<ScriptJob>, BTreeMap<String, Staged>), ScriptsError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(packages.len())
         .max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let done: Vec<Vec<(usize, Result<ScriptJob, ScriptsError>)>> = std::thread::scope(|s| {
+    type Prepared = (usize, Result<ScriptJob, ScriptsError>, Option<Staged>);
+    let done: Vec<Vec<Prepared>> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
@@ -542,7 +627,14 @@ fn prepare_jobs(
                                 }
                                 job
                             });
-                            out.push((i, job));
+                            let staged = match &job {
+                                Ok(job) if i < threads => job
+                                    .scripts
+                                    .first()
+                                    .map(|first| runner.stage(&first.policy, &first.command)),
+                                _ => None,
+                            };
+                            out.push((i, job, staged));
                         }
                     })
                 })
@@ -556,10 +648,19 @@ fn prepare_jobs(
             })
             .collect()
     });
-    let mut done: Vec<(usize, Result<ScriptJob, ScriptsError>)> =
-        done.into_iter().flatten().collect();
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, job)| job).collect()
+    let mut done: Vec<Prepared> = done.into_iter().flatten().collect();
+    done.sort_by_key(|(i, _, _)| *i);
+    let mut jobs = Vec::with_capacity(done.len());
+    let mut staged = BTreeMap::new();
+    for (_, job, held) in done {
+        // On an error, what was staged is dropped with `staged`: cancelled, unrun.
+        let job = job?;
+        if let Some(held) = held {
+            staged.insert(job.key.clone(), held);
+        }
+        jobs.push(job);
+    }
+    Ok((jobs, staged))
 }
 
 #[cfg(test)]
