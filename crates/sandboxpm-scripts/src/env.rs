@@ -87,6 +87,11 @@ pub fn script_env(inputs: &ScriptEnvInputs<'_>) -> BTreeMap<String, String> {
         text(&dependency_bin_dir(inputs.project_dir, &package.key)),
         text(&package.dir.join("node_modules").join(".bin")),
     ];
+    // node-gyp builds against the headers node ships, rather than downloading them.
+    if let Some(dir) = &inputs.toolchain.nodedir {
+        env.entry("npm_config_nodedir".into())
+            .or_insert_with(|| text(dir));
+    }
     if let Some(shim) = &inputs.toolchain.node_gyp_bin {
         path.push(text(shim));
         // npm's shim runs `node "$npm_config_node_gyp"`; without it, `node ""` exits 0 having

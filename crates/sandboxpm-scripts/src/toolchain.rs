@@ -31,8 +31,13 @@ pub struct Toolchain {
     pub node_gyp_bin: Option<PathBuf>,
     /// Directories of the compilers and build tools found on `PATH` (as found and resolved).
     pub build_tool_dirs: Vec<PathBuf>,
-    /// Node's headers for node-gyp: npm's `nodedir`, else node-gyp's cache if it exists.
+    /// Node's headers for node-gyp: npm's `nodedir`, else the headers node's installation ships
+    /// (`<root>/include/node`), else node-gyp's cache if it exists.
     pub node_headers: Option<PathBuf>,
+    /// The `nodedir` scripts are given when npm has none: node's own installation, when it ships
+    /// its headers. node-gyp would otherwise download them, which a sandbox without network
+    /// cannot; these are the running node's own, so they match it exactly.
+    pub nodedir: Option<PathBuf>,
 }
 
 impl Toolchain {
@@ -72,14 +77,22 @@ impl Toolchain {
             }
         }
         tools.build_tool_dirs.sort();
+        let shipped = tools
+            .node_root
+            .clone()
+            .filter(|root| root.join("include/node/common.gypi").is_file());
         tools.node_headers = match nodedir.filter(|d| !d.trim().is_empty()) {
             Some(dir) => Some(match (dir.strip_prefix("~/"), home) {
                 (Some(rest), Some(home)) => home.join(rest),
                 _ => PathBuf::from(dir),
             }),
-            None => home
-                .map(|h| h.join(".cache").join("node-gyp"))
-                .filter(|d| d.is_dir()),
+            None => {
+                tools.nodedir = shipped.clone();
+                shipped.or_else(|| {
+                    home.map(|h| h.join(".cache").join("node-gyp"))
+                        .filter(|d| d.is_dir())
+                })
+            }
         };
         tools
     }
@@ -139,6 +152,30 @@ mod tests {
             ),
             Some(PathBuf::from("/home/u/.nvm/versions/node/v20"))
         );
+    }
+
+    #[test]
+    fn headers_shipped_with_node_become_the_nodedir_unless_npm_sets_one() {
+        let root = tempfile::tempdir().unwrap();
+        let bin = root.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let node = bin.join("node");
+        std::fs::write(&node, "").unwrap();
+        std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = bin.to_string_lossy().into_owned();
+        let real_root = std::fs::canonicalize(root.path()).unwrap();
+        // No headers next to node: nothing to give.
+        let tools = Toolchain::detect(Some(&path), None, None);
+        assert_eq!((tools.node_headers, tools.nodedir), (None, None));
+        std::fs::create_dir_all(root.path().join("include/node")).unwrap();
+        std::fs::write(root.path().join("include/node/common.gypi"), "{}").unwrap();
+        let tools = Toolchain::detect(Some(&path), None, None);
+        assert_eq!(tools.node_headers.as_deref(), Some(real_root.as_path()));
+        assert_eq!(tools.nodedir.as_deref(), Some(real_root.as_path()));
+        // npm's own nodedir wins, and is already in the scripts' environment.
+        let tools = Toolchain::detect(Some(&path), None, Some("/opt/node-src"));
+        assert_eq!(tools.node_headers, Some(PathBuf::from("/opt/node-src")));
+        assert_eq!(tools.nodedir, None);
     }
 
     #[test]

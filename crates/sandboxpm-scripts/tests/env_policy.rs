@@ -39,6 +39,7 @@ fn toolchain() -> Toolchain {
         ),
         build_tool_dirs: vec!["/usr/bin".into()],
         node_headers: None,
+        nodedir: None,
     }
 }
 
@@ -272,7 +273,10 @@ fn resolved_policy_runs_in_the_package_with_exactly_the_script_environment() {
     std::fs::create_dir_all(home.join(".cache/node-gyp/20.0.0")).unwrap();
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
     std::fs::write(home.join(".ssh/id_rsa"), "KEY").unwrap();
-    let mut tools = Toolchain::detect(Some("/usr/bin:/bin"), Some(&home), None);
+    // No node on this PATH (a node that ships its headers would be preferred to the cache).
+    let no_node = p.outer().join("empty-bin");
+    std::fs::create_dir_all(&no_node).unwrap();
+    let mut tools = Toolchain::detect(no_node.to_str(), Some(&home), None);
     tools.build_tool_dirs.clear();
     assert_eq!(tools.node_headers, Some(home.join(".cache/node-gyp")));
     let policy = script_policy(&policy_inputs(&p, &pkg, &tools, None));
