@@ -355,6 +355,83 @@ fn real_registry_app_installs_and_its_tools_run() {
     );
 }
 
+/// Real packages whose install scripts must succeed in the sandbox (network none) and leave
+/// something that works: esbuild (its binary check), core-js (its postinstall), and
+/// better-sqlite3, a native addon whose script tries to download a prebuilt binary, cannot (no
+/// network), and compiles SQLite and the addon from source with node-gyp against the headers
+/// node ships (about two minutes here).
+#[cfg(target_os = "linux")]
+#[test]
+fn real_packages_build_their_scripts_sandboxed_and_then_work() {
+    let Ok(out) = Command::new("npm")
+        .args(["config", "get", "registry"])
+        .output()
+    else {
+        eprintln!("skipping: npm is not installed");
+        return;
+    };
+    let registry = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let p = Project::new(
+        r#"{"name":"app","dependencies":{"esbuild":"0.25.0","core-js":"3.41.0","better-sqlite3":"12.4.1"}}"#,
+    );
+    std::fs::write(
+        p.root.join(".sandboxpmrc"),
+        r#"{"whitelist": ["esbuild", "core-js", "better-sqlite3"]}"#,
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandboxpm"));
+    cmd.arg("install")
+        .current_dir(&p.root)
+        .env("SANDBOXPM_HOME", &p.home)
+        .env("npm_config_registry", &registry)
+        .env("npm_config_userconfig", p.home.join("no-user-npmrc"))
+        .env("CI", "true")
+        .env("SANDBOXPM_SCRIPT_OUTPUT", "1")
+        .stdin(std::process::Stdio::null());
+    let out = cmd.output().unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for package in ["esbuild@0.25.0", "core-js@3.41.0", "better-sqlite3@12.4.1"] {
+        assert!(
+            t.contains(&format!("--- {package} ")),
+            "{package} ran no script: {t}"
+        );
+    }
+    // Its download failed (no network in the sandbox), so it compiled the addon.
+    assert!(t.contains("prebuild-install warn"), "{t}");
+    let addon = p.root.join(
+        "node_modules/.sandboxpm/better-sqlite3@12.4.1/node_modules/better-sqlite3/build/Release/better_sqlite3.node",
+    );
+    assert!(addon.is_file(), "better-sqlite3 was not compiled: {t}");
+    let node = which("node").expect("node");
+    let check = |script: &str| {
+        let out = Command::new(&node)
+            .args(["-e", script])
+            .current_dir(&p.root)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(
+        check(
+            "const Db = require('better-sqlite3'); \
+             console.log(new Db(':memory:').prepare('select 20 + 22 as x').get().x)"
+        ),
+        "42"
+    );
+    assert_eq!(
+        check("require('core-js/actual/array/at'); console.log([1, 2, 3].at(-1))"),
+        "3"
+    );
+    assert_eq!(
+        check(
+            "console.log(require('esbuild').transformSync('let x: number = 1', { loader: 'ts' }).code)"
+        ),
+        "let x = 1;"
+    );
+}
+
 const HOME_SECRET: &str = "FAKE-SSH-KEY-0badc0de";
 
 /// A registry with a package whose postinstall does legitimate work and attacks.
