@@ -71,7 +71,8 @@ def replace_section(path, title, body):
         text = open(path).read()
     except FileNotFoundError:
         text = "# Benchmark results\n\nEach section is rewritten by the script named in its title.\n\n"
-    pattern = re.compile(rf"^## {re.escape(title)}.*?(?=^## |\Z)", re.S | re.M)
+    # The title ends at " (" or the line's end: "Install" must not match "Install scripts".
+    pattern = re.compile(rf"^## {re.escape(title)}(?= \(|$).*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: body + "\n", text)
     else:
