@@ -296,15 +296,12 @@ fn staged_scripts_run_once_each_and_only_after_the_levels_before_them() {
             .count();
         assert_eq!(runs, 1, "{script}: {log:?}");
     }
-    // While the first script ran, a later one was staged ahead.
-    let first_run = log.iter().position(|l| l.starts_with("run ")).unwrap();
+    // Before the first script ended, more scripts were staged than had started: later ones
+    // were staged ahead while it ran (every script is staged right before it starts, too).
     let first_end = log.iter().position(|l| l.starts_with("end ")).unwrap();
-    assert!(
-        log[first_run..first_end]
-            .iter()
-            .any(|l| l.starts_with("stage ")),
-        "{log:?}"
-    );
+    let before = &log[..first_end];
+    let count = |prefix: &str| before.iter().filter(|l| l.starts_with(prefix)).count();
+    assert!(count("stage ") > count("run "), "{log:?}");
     assert!(!log.iter().any(|l| l.starts_with("cancel ")), "{log:?}");
     // Staged or not, d starts after the whole first level ended, and its scripts in order.
     let first_of_d = at("run ok d-pre");
@@ -332,9 +329,17 @@ fn a_failure_cancels_staged_scripts_before_any_of_them_ran() {
     let log = stager.log.lock().unwrap().clone();
     assert_eq!(report.failures.len(), 1, "{log:?}");
     assert_eq!(report.not_run, vec!["x@1", "y@1"]);
-    // x was staged while bad ran (bad's start stages the next job), and was cancelled unrun.
-    assert!(log.contains(&"stage ok x".to_owned()), "{log:?}");
-    assert!(log.contains(&"cancel ok x".to_owned()), "{log:?}");
+    // bad's start staged a later job (which one depends on which worker claimed what); every
+    // script staged ahead was cancelled unrun.
+    let ahead: Vec<&str> = log
+        .iter()
+        .filter_map(|l| l.strip_prefix("stage "))
+        .filter(|s| *s != "fail bad")
+        .collect();
+    assert!(!ahead.is_empty(), "{log:?}");
+    for script in ahead {
+        assert!(log.contains(&format!("cancel {script}")), "{log:?}");
+    }
     assert!(
         !log.iter().any(|l| l == "run ok x" || l == "run ok y"),
         "{log:?}"
