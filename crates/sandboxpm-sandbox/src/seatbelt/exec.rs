@@ -473,7 +473,6 @@ exec "$@"
                 ]),
                 limits: Limits::default(),
                 home_files: vec![],
-                tripwires: Vec::new(),
             };
             Case { dir, policy }
         }

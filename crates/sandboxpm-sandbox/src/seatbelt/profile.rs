@@ -426,7 +426,6 @@ mod tests {
             env: BTreeMap::new(),
             limits: Limits::default(),
             home_files: vec![],
-            tripwires: Vec::new(),
         }
     }
 
