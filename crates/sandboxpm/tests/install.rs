@@ -260,17 +260,22 @@ fn a_broken_package_json_names_the_file() {
     assert!(text(&out).contains("package.json"), "{}", text(&out));
 }
 
+/// The registry npm is configured with (never a host name written here); `None` without npm.
+fn npm_registry() -> Option<String> {
+    let out = Command::new("npm")
+        .args(["config", "get", "registry"])
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 /// The realistic app of the issue, from the registry npm is configured with.
 #[test]
 fn real_registry_app_installs_and_its_tools_run() {
-    let Ok(out) = Command::new("npm")
-        .args(["config", "get", "registry"])
-        .output()
-    else {
+    let Some(registry) = npm_registry() else {
         eprintln!("skipping: npm is not installed");
         return;
     };
-    let registry = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let p = Project::new(include_str!("../../../bench/fixtures/app/package.json"));
     // esbuild's postinstall is approved, so it runs in the sandbox (network none) like any
     // approved script; whatever else has scripts stops the install, so it must be nothing.
@@ -363,14 +368,10 @@ fn real_registry_app_installs_and_its_tools_run() {
 #[cfg(target_os = "linux")]
 #[test]
 fn real_packages_build_their_scripts_sandboxed_and_then_work() {
-    let Ok(out) = Command::new("npm")
-        .args(["config", "get", "registry"])
-        .output()
-    else {
+    let Some(registry) = npm_registry() else {
         eprintln!("skipping: npm is not installed");
         return;
     };
-    let registry = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let p = Project::new(
         r#"{"name":"app","dependencies":{"esbuild":"0.25.0","core-js":"3.41.0","better-sqlite3":"12.4.1"}}"#,
     );
