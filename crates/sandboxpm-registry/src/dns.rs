@@ -20,7 +20,6 @@ use tokio::sync::OnceCell;
 type Lookup = Arc<dyn Fn(&str) -> io::Result<Vec<SocketAddr>> + Send + Sync>;
 
 /// Resolves each host once and shares the answer (see the module documentation).
-#[derive(Clone)]
 pub(crate) struct SharedResolver(Arc<Inner>);
 
 struct Inner {

@@ -15,9 +15,8 @@
 //! sandbox and waits behind the gate, so a caller can prepare the next script while the current
 //! one runs and start it at once ([`Submitted::start`]), then learn when it has started
 //! ([`Submitted::wait_started`]); dropping the submission unopened cancels it before anything
-//! of the script ran. The zygote keeps nothing of a request once its
-//! child is forked, so one request's descriptors never reach another's child. It exits when its
-//! socket is closed.
+//! of the script ran. The zygote keeps nothing of a request once its child is forked, so one
+//! request's descriptors never reach another's child. It exits when its socket is closed.
 
 use std::fs::File;
 use std::io::{self, Read, Write};

@@ -431,7 +431,7 @@ fn command_main(
     if let Some(gate) = gate
         && !crate::gate_passes(gate)
     {
-        return Error::Cancelled.to_string();
+        return CANCELLED.into();
     }
     let mut argv: Vec<*const libc::c_char> = prepared.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
@@ -440,8 +440,13 @@ fn command_main(
     // SAFETY: NULL-terminated arrays of NUL-terminated strings that outlive the call.
     unsafe { libc::execve(prepared.program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
-    format!("\u{1}{errno}")
+    format!("{EXEC_FAILED}{errno}")
 }
+
+/// What the command process reports before its exec fails (then the errno)...
+const EXEC_FAILED: char = '\u{1}';
+/// ...or when its gate closed unopened. Any other report is a setup error's text.
+const CANCELLED: &str = "\u{2}";
 
 fn run_landlock(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error> {
     if matches!(policy.network, Network::Allow(_)) {
@@ -564,7 +569,6 @@ fn children_of(parent: libc::pid_t) -> Vec<libc::pid_t> {
         .collect()
 }
 
-/// Waits for the setup report and then for `pid`, enforcing the timeout.
 /// Waits for the command's exec (or its failure: `rd` carries the error), tells `gate` that it
 /// started, then waits for its end under the policy's timeout.
 fn finish(
@@ -581,13 +585,13 @@ fn finish(
         // Reap the failed sandbox; its status adds nothing to the message.
         let _ = wait(pid);
         let text = String::from_utf8_lossy(&message).into_owned();
-        if let Some(errno) = text.strip_prefix('\u{1}') {
+        if let Some(errno) = text.strip_prefix(EXEC_FAILED) {
             let errno: i32 = errno.trim().parse().unwrap_or(0);
             return Err(Error::Exec {
                 errno: io::Error::from_raw_os_error(errno),
             });
         }
-        if text == Error::Cancelled.to_string() {
+        if text == CANCELLED {
             return Err(Error::Cancelled);
         }
         return Err(Error::Setup(text));
