@@ -57,6 +57,6 @@ pub use run::{
 };
 pub use schedule::{
     PreparedScript, RunEvent, RunReport, ScriptContext, ScriptFailure, ScriptJob, ScriptRun,
-    prepare_job, run_all, run_all_staged, run_order,
+    prepare_job, run_all, run_all_staged,
 };
 pub use toolchain::{BUILD_TOOLS, Toolchain, which};

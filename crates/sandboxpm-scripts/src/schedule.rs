@@ -224,19 +224,6 @@ pub fn run_all(
     run_all_staged(executor, levels, jobs, BTreeMap::new(), progress)
 }
 
-/// The keys of `jobs` in the order [`run_all`] takes them: level by level.
-pub fn run_order<'a>(
-    levels: &'a [Vec<String>],
-    jobs: &BTreeMap<String, ScriptJob>,
-) -> Vec<&'a str> {
-    levels
-        .iter()
-        .flatten()
-        .filter(|k| jobs.contains_key(*k))
-        .map(String::as_str)
-        .collect()
-}
-
 /// [`run_all`], with the first scripts of some jobs already staged by the caller (by key; from
 /// the same executor), for instance while the other jobs were still being prepared.
 pub fn run_all_staged(

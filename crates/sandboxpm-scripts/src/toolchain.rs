@@ -77,23 +77,22 @@ impl Toolchain {
             }
         }
         tools.build_tool_dirs.sort();
-        let shipped = tools
-            .node_root
-            .clone()
-            .filter(|root| root.join("include/node/common.gypi").is_file());
-        tools.node_headers = match nodedir.filter(|d| !d.trim().is_empty()) {
-            Some(dir) => Some(match (dir.strip_prefix("~/"), home) {
+        let configured = nodedir.filter(|d| !d.trim().is_empty()).map(|dir| {
+            match (dir.strip_prefix("~/"), home) {
                 (Some(rest), Some(home)) => home.join(rest),
                 _ => PathBuf::from(dir),
-            }),
-            None => {
-                tools.nodedir = shipped.clone();
-                shipped.or_else(|| {
-                    home.map(|h| h.join(".cache").join("node-gyp"))
-                        .filter(|d| d.is_dir())
-                })
             }
-        };
+        });
+        if configured.is_none() {
+            tools.nodedir = tools
+                .node_root
+                .clone()
+                .filter(|root| root.join("include/node/common.gypi").is_file());
+        }
+        tools.node_headers = configured.or_else(|| tools.nodedir.clone()).or_else(|| {
+            home.map(|h| h.join(".cache").join("node-gyp"))
+                .filter(|d| d.is_dir())
+        });
         tools
     }
 }
