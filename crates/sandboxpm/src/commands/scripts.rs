@@ -55,7 +55,7 @@ pub fn run_install_scripts(
     // records success, and disappears whenever the linker rebuilds that directory.
     let (earlier, pending): (Vec<&Candidate>, Vec<&Candidate>) = candidates
         .iter()
-        .partition(|c| done_marker(project, c).exists());
+        .partition(|c| marker_dir(project, &c.key).join(DONE_MARKER).exists());
     let earlier: Vec<String> = earlier.into_iter().map(|c| c.key.clone()).collect();
     for c in pending {
         let dir = sandboxpm_linker::package_path(project, &c.key, &c.name);
@@ -317,12 +317,11 @@ pub fn run_install_scripts(
         .iter()
         .filter(|c| done.ran.contains(&c.key) && !failed.contains(c.key.as_str()))
     {
-        let marker = done_marker(project, c);
-        markers.finish(&c.key, &marker).with_context(|| {
+        markers.finish(&c.key).with_context(|| {
             format!(
                 "recording that the scripts of {} ran ({})",
                 c.key,
-                marker.display()
+                marker_dir(project, &c.key).join(DONE_MARKER).display()
             )
         })?;
     }
@@ -336,52 +335,46 @@ pub fn run_install_scripts(
 /// end of the install waits for the renames only. Pending markers that are not finished (the
 /// script failed, the install stopped) are removed on drop; one means nothing to the next run.
 struct PendingMarkers {
-    /// Key, pending path, and whether it was created.
+    /// Key, its marker directory, and whether its pending marker exists.
     pending: Vec<(String, std::path::PathBuf, bool)>,
 }
 
 impl PendingMarkers {
     fn new<'a>(project: &Path, keys: impl Iterator<Item = &'a String>) -> Self {
         let pending = keys
-            .map(|key| {
-                let dir = project
-                    .join("node_modules")
-                    .join(".sandboxpm")
-                    .join(sandboxpm_linker::virtual_store_dir_name(key));
-                (key.clone(), dir.join(".sandboxpm-scripts-pending"), false)
-            })
+            .map(|key| (key.clone(), marker_dir(project, key), false))
             .collect();
         PendingMarkers { pending }
     }
 
     fn create(&mut self) {
-        for (_, path, created) in &mut self.pending {
-            *created = std::fs::write(&*path, b"").is_ok();
+        for (_, dir, created) in &mut self.pending {
+            *created = std::fs::write(dir.join(PENDING_MARKER), b"").is_ok();
         }
     }
 
-    /// Records that `key`'s scripts ran: its pending marker renamed to `done`, or `done`
-    /// written if there is none.
-    fn finish(&mut self, key: &str, done: &Path) -> std::io::Result<()> {
-        match self
+    /// Records that `key`'s scripts ran: its pending marker renamed to the done one, or the
+    /// done one written if there is none.
+    fn finish(&mut self, key: &str) -> std::io::Result<()> {
+        let (_, dir, created) = self
             .pending
             .iter_mut()
-            .find(|(k, _, created)| k == key && *created)
-        {
-            Some((_, path, created)) if std::fs::rename(&*path, done).is_ok() => {
-                *created = false;
-                Ok(())
-            }
-            _ => std::fs::write(done, b""),
+            .find(|(k, _, _)| k == key)
+            .ok_or_else(|| std::io::Error::other(format!("{key} had no script to run")))?;
+        let done = dir.join(DONE_MARKER);
+        if *created && std::fs::rename(dir.join(PENDING_MARKER), &done).is_ok() {
+            *created = false;
+            return Ok(());
         }
+        std::fs::write(done, b"")
     }
 }
 
 impl Drop for PendingMarkers {
     fn drop(&mut self) {
-        for (_, path, created) in &self.pending {
+        for (_, dir, created) in &self.pending {
             if *created {
-                let _ = std::fs::remove_file(path);
+                let _ = std::fs::remove_file(dir.join(PENDING_MARKER));
             }
         }
     }
@@ -454,13 +447,17 @@ fn confirm_unsandboxed(
         )?)
 }
 
-fn done_marker(project: &Path, c: &Candidate) -> std::path::PathBuf {
+/// Where a package's "scripts ran" marker lives: its virtual-store directory, which the linker
+/// rebuilds (marker gone) whenever the package's files change.
+fn marker_dir(project: &Path, key: &str) -> std::path::PathBuf {
     project
         .join("node_modules")
         .join(".sandboxpm")
-        .join(sandboxpm_linker::virtual_store_dir_name(&c.key))
-        .join(".sandboxpm-scripts-done")
+        .join(sandboxpm_linker::virtual_store_dir_name(key))
 }
+
+const DONE_MARKER: &str = ".sandboxpm-scripts-done";
+const PENDING_MARKER: &str = ".sandboxpm-scripts-pending";
 
 fn describe(decision: &Decision) -> String {
     format!("{decision:?}")
