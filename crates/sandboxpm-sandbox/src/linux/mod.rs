@@ -225,7 +225,7 @@ fn run_native(
             proxy_dir,
             gate,
         );
-        report(&wr, &err);
+        report(&wr, err.as_bytes());
         // SAFETY: leaving the child without unwinding into the caller's code.
         unsafe { libc::_exit(125) };
     }
@@ -324,7 +324,7 @@ fn init_main(
     }
     if child == 0 {
         let err = command_main(&prepared, policy, &plan.landlock, seccomp, false, gate);
-        report(report_fd, &err);
+        report(report_fd, err.as_bytes());
         // SAFETY: see above.
         unsafe { libc::_exit(127) };
     }
@@ -351,16 +351,8 @@ fn init_main(
                 {
                 }
             }
-            let bytes = code.to_le_bytes();
-            // SAFETY: writing 4 bytes from a valid buffer; a short write only loses the early
-            // report (the caller then waits for our exit status).
-            unsafe {
-                libc::write(
-                    std::os::fd::AsRawFd::as_raw_fd(status_fd),
-                    bytes.as_ptr().cast(),
-                    bytes.len(),
-                )
-            };
+            // A short write only loses the early report: the caller then waits for our exit.
+            report(status_fd, &code.to_le_bytes());
             // SAFETY: leaving pid 1.
             unsafe { libc::_exit(code) };
         }
@@ -503,7 +495,7 @@ fn run_landlock(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error
     if child == 0 {
         drop(rd);
         let err = command_main(&prepared, &policy, &rules, &seccomp, true, None);
-        report(&wr, &err);
+        report(&wr, err.as_bytes());
         // SAFETY: leaving the child.
         unsafe { libc::_exit(127) };
     }
@@ -747,8 +739,8 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
     crate::fd::pipe().map_err(|e| Error::Setup(format!("pipe: {e}")))
 }
 
-fn report(fd: &OwnedFd, message: &str) {
-    let bytes = message.as_bytes();
+/// One `write` of `bytes` (async-signal-safe: forked children report with it).
+fn report(fd: &OwnedFd, bytes: &[u8]) {
     // SAFETY: writing our own buffer to our own descriptor.
     unsafe {
         libc::write(
