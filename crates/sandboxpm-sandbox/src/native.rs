@@ -422,6 +422,7 @@ mod tests {
             unenforced: vec![],
             notes: vec![],
             home_files: vec![],
+            tripwires: Vec::new(),
             network: Network::None,
             env: BTreeMap::new(),
             limits: Limits::default(),

@@ -164,6 +164,10 @@ pub struct ResolvedPolicy {
     /// home, content): decoy credentials, whose use shows up in what the command prints.
     #[serde(default)]
     pub home_files: Vec<(PathBuf, String)>,
+    /// Of `home_files`, those whose mere opening is reported as a block (see
+    /// [`crate::Outcome::blocked`]); the native backend watches them from the sandbox's init.
+    #[serde(default)]
+    pub tripwires: Vec<PathBuf>,
 }
 
 impl ResolvedPolicy {
@@ -296,6 +300,7 @@ pub fn resolve(policy: &Policy, ctx: &ResolveContext) -> Result<ResolvedPolicy, 
         env: BTreeMap::new(),
         limits: policy.limits.clone(),
         home_files: Vec::new(),
+        tripwires: Vec::new(),
     };
 
     // Keep only the denies a grant actually covers.

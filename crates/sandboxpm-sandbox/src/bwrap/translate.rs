@@ -487,6 +487,7 @@ mod tests {
             unenforced: vec![],
             notes: vec![],
             home_files: vec![(".npmrc".into(), "//decoy/:_authToken=x\n".into())],
+            tripwires: Vec::new(),
             network: Network::Host,
             env: BTreeMap::from([
                 ("HOME".to_string(), "/tmp/w/home".to_string()),

@@ -558,6 +558,7 @@ mod tests {
             unenforced: vec![],
             notes: vec![],
             home_files: vec![(".ssh/id_rsa".into(), "decoy".into())],
+            tripwires: Vec::new(),
             network: Network::None,
             env: BTreeMap::from([
                 ("HOME".into(), "/tmp/t/home".into()),

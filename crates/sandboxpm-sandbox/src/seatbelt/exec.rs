@@ -473,6 +473,7 @@ exec "$@"
                 ]),
                 limits: Limits::default(),
                 home_files: vec![],
+                tripwires: Vec::new(),
             };
             Case { dir, policy }
         }

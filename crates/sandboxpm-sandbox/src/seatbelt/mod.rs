@@ -105,6 +105,7 @@ mod tests {
             env: BTreeMap::new(),
             limits: Limits::default(),
             home_files: vec![],
+            tripwires: Vec::new(),
         };
         let cmd = crate::Command {
             program: "/bin/true".into(),

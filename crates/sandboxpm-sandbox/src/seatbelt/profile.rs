@@ -426,6 +426,7 @@ mod tests {
             env: BTreeMap::new(),
             limits: Limits::default(),
             home_files: vec![],
+            tripwires: Vec::new(),
         }
     }
 
