@@ -6,6 +6,10 @@
 //! else, and a marker in the script's output (or later, on the proxy's refused connections) says
 //! which file the script read. The files hold nothing of value; their format is real enough for
 //! a stealer to take them.
+//!
+//! Merely opening the SSH key or the AWS credentials is evidence too: no build opens them, and
+//! the native backend reports every open of a [`decoy_tripwires`] file. `~/.npmrc` is not one:
+//! npm reads it whenever a script runs `npm`, so only its marker in the output counts.
 
 use std::path::PathBuf;
 
@@ -22,6 +26,15 @@ const DECOYS: &[(&str, &str)] = &[
     (".npmrc", NPM_MARKER),
     (".aws/credentials", AWS_MARKER),
 ];
+
+/// The decoys whose opening alone is reported (paths relative to the fake home).
+pub fn decoy_tripwires() -> Vec<PathBuf> {
+    DECOYS
+        .iter()
+        .map(|(path, _)| PathBuf::from(path))
+        .filter(|path| path != std::path::Path::new(".npmrc"))
+        .collect()
+}
 
 /// The files to plant in a script's fake home: (path relative to the home, content).
 pub fn decoy_home_files() -> Vec<(PathBuf, String)> {

@@ -35,7 +35,7 @@ mod toolchain;
 pub use approval::{
     Approvals, Decision, Reason, approve, decide, interactive, is_interactive, rule_matches,
 };
-pub use decoys::{decoy_home_files, detect_decoy_use};
+pub use decoys::{decoy_home_files, decoy_tripwires, detect_decoy_use};
 pub use discovery::{
     InstalledPackage, PackageScripts, Script, ScriptKind, discover, discover_all,
     gyp_command_expansions,

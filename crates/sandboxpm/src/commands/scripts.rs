@@ -621,6 +621,8 @@ fn prepare_jobs(
                                 for script in &mut job.scripts {
                                     script.policy.home_files =
                                         sandboxpm_scripts::decoy_home_files();
+                                    // Opening the SSH key or AWS credentials is reported too.
+                                    script.policy.tripwires = sandboxpm_scripts::decoy_tripwires();
                                 }
                                 job
                             });
