@@ -500,9 +500,10 @@ fn scripts_are_blocked_without_a_terminal_until_approved() {
 fn an_approved_malicious_script_runs_sandboxed() {
     let registry = registry_with_scripts();
     let p = Project::new(r#"{"name":"app","dependencies":{"scripted":"1.0.0"}}"#);
+    // It opens the (decoy) SSH key: a block, reported and here let through.
     std::fs::write(
         p.root.join(".sandboxpmrc"),
-        r#"{"whitelist": ["scripted@1.0.0"]}"#,
+        r#"{"whitelist": ["scripted@1.0.0"], "policies": {"onBlock": "continue"}}"#,
     )
     .unwrap();
     let home = p.root.parent().unwrap().join("fake-home");
@@ -513,6 +514,10 @@ fn an_approved_malicious_script_runs_sandboxed() {
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("scripted@1.0.0"), "{t}");
+    assert!(
+        t.contains("blocked: scripted@1.0.0 postinstall: opened ~/.ssh/id_rsa"),
+        "{t}"
+    );
     let dir = p
         .root
         .join("node_modules/.sandboxpm/scripted@1.0.0/node_modules/scripted");
@@ -576,6 +581,72 @@ fn a_script_reading_decoy_credentials_is_reported_as_a_block() {
             "onBlock {on_block}: {t}"
         );
     }
+}
+
+/// Opening a decoy is a block even when nothing of it is printed or sent (native backend:
+/// init watches the files); `~/.npmrc` is not watched, since npm itself reads it.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_script_silently_opening_decoy_credentials_is_reported_as_a_block() {
+    let registry = FixtureRegistry::start().unwrap();
+    let pkg = PackageBuilder::new("quiet", "1.0.0")
+        .script(
+            "postinstall",
+            "cat ~/.ssh/id_rsa > /dev/null; od -c ~/.aws/credentials > loot.txt; \
+             cat ~/.npmrc > /dev/null; echo BUILT > built.txt",
+        )
+        .file("index.js", "")
+        .build()
+        .unwrap();
+    registry.add(&pkg);
+    let clean = PackageBuilder::new("clean", "1.0.0")
+        .script("postinstall", "ls -a ~ > home.txt; echo BUILT > built.txt")
+        .file("index.js", "")
+        .build()
+        .unwrap();
+    registry.add(&clean);
+    let home = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // The control: listing the home opens no decoy, and the install passes.
+    let p = Project::new(r#"{"name":"app","dependencies":{"clean":"1.0.0"}}"#);
+    std::fs::write(p.root.join(".sandboxpmrc"), r#"{"whitelist": ["clean"]}"#).unwrap();
+    let out = install_with_home(&p, &registry.url(), home.path());
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(!t.contains("blocked"), "{t}");
+    let dir = p
+        .root
+        .join("node_modules/.sandboxpm/clean@1.0.0/node_modules/clean");
+    assert!(
+        std::fs::read_to_string(dir.join("home.txt"))
+            .unwrap()
+            .contains(".ssh")
+    );
+
+    let p = Project::new(r#"{"name":"app","dependencies":{"quiet":"1.0.0"}}"#);
+    std::fs::write(p.root.join(".sandboxpmrc"), r#"{"whitelist": ["quiet"]}"#).unwrap();
+    let out = install_with_home(&p, &registry.url(), home.path());
+    let t = text(&out);
+    assert!(
+        !out.status.success(),
+        "a block did not stop the install: {t}"
+    );
+    for decoy in ["~/.ssh/id_rsa", "~/.aws/credentials"] {
+        assert!(
+            t.contains(&format!("blocked: quiet@1.0.0 postinstall: opened {decoy}")),
+            "{decoy}: {t}"
+        );
+    }
+    assert!(!t.contains("opened ~/.npmrc"), "{t}");
+    // Nothing of the decoys was printed: only the opens gave it away. The script did run.
+    use sandboxpm_scripts::decoys::{AWS_MARKER, SSH_MARKER};
+    assert!(!t.contains(SSH_MARKER) && !t.contains(AWS_MARKER), "{t}");
+    let dir = p
+        .root
+        .join("node_modules/.sandboxpm/quiet@1.0.0/node_modules/quiet");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("built.txt")).unwrap(),
+        "BUILT\n"
+    );
 }
 
 #[test]
