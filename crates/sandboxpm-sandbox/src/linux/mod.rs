@@ -358,6 +358,15 @@ fn init_main(
             bytes[4..].copy_from_slice(&tripwires.tripped().to_le_bytes());
             // A short write only loses the early report: the caller then waits for our exit.
             report(status_fd, &bytes);
+            // Our copies of the command's output pipes go before the exit, so the caller's reads
+            // end now: at exit the kernel releases files last-opened-first, and releasing the
+            // tripwires' inotify instance waits for fsnotify's mark reaper (an SRCU grace period,
+            // up to 20 ms), which would otherwise hold the pipes open that long.
+            // SAFETY: closing our own standard streams; nothing here writes to them again.
+            unsafe {
+                libc::close(1);
+                libc::close(2);
+            }
             // SAFETY: leaving pid 1.
             unsafe { libc::_exit(code) };
         }
