@@ -29,6 +29,8 @@ pub mod seatbelt;
 pub mod seccomp;
 mod sys;
 #[cfg(target_os = "linux")]
+pub mod tripwire;
+#[cfg(target_os = "linux")]
 pub mod zygote;
 
 #[cfg(target_os = "linux")]

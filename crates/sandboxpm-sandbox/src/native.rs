@@ -96,6 +96,14 @@ pub enum MountOp {
         /// Its content.
         content: String,
     },
+    /// A decoy file of the private home bound read-only from a directory that a long-lived
+    /// process watches (see [`crate::tripwire::Slots`]), instead of written there.
+    Tripwire {
+        /// Where, inside the home.
+        path: PathBuf,
+        /// The watched file on the host.
+        source: PathBuf,
+    },
     /// The root tmpfs is made read-only once everything is in place.
     ReadOnlyRoot,
 }
@@ -185,10 +193,17 @@ pub fn plan(policy: &ResolvedPolicy) -> NativePlan {
     let mut mounts = base;
     // Right after the mounts, before symlinks and denies: the home is a plain tmpfs by then.
     for (path, content) in &policy.home_files {
-        mounts.push(MountOp::HomeFile {
-            path: policy.home.join(path),
-            content: content.clone(),
-        });
+        let path_in_home = policy.home.join(path);
+        match &policy.tripwire_dir {
+            Some(dir) if policy.tripwires.contains(path) => mounts.push(MountOp::Tripwire {
+                path: path_in_home,
+                source: dir.join(path),
+            }),
+            _ => mounts.push(MountOp::HomeFile {
+                path: path_in_home,
+                content: content.clone(),
+            }),
+        }
     }
     // Symlinks outside every bind are recreated; those inside a bind exist there already.
     for link in &policy.symlinks {
@@ -374,7 +389,9 @@ fn op_path(op: &MountOp) -> &Path {
         | MountOp::HideDir { path }
         | MountOp::Pin { path }
         | MountOp::ReadOnly { path } => path,
-        MountOp::HomeFile { path, .. } | MountOp::SealScaffold { path } => path,
+        MountOp::HomeFile { path, .. }
+        | MountOp::Tripwire { path, .. }
+        | MountOp::SealScaffold { path } => path,
         MountOp::ReadOnlyRoot => Path::new("/"),
     }
 }
@@ -423,6 +440,7 @@ mod tests {
             notes: vec![],
             home_files: vec![],
             tripwires: Vec::new(),
+            tripwire_dir: None,
             network: Network::None,
             env: BTreeMap::new(),
             limits: Limits::default(),

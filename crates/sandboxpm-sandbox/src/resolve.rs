@@ -168,6 +168,11 @@ pub struct ResolvedPolicy {
     /// [`crate::Outcome::blocked`]); the native backend watches them from the sandbox's init.
     #[serde(default)]
     pub tripwires: Vec<PathBuf>,
+    /// Where the tripwires come from when a long-lived watcher holds them (see
+    /// [`crate::tripwire::Slots`]): each is bound read-only from `<dir>/<path>` instead of
+    /// written into the home. Set by the helper that owns the slot, never by a policy.
+    #[serde(default)]
+    pub tripwire_dir: Option<PathBuf>,
 }
 
 impl ResolvedPolicy {
@@ -301,6 +306,7 @@ pub fn resolve(policy: &Policy, ctx: &ResolveContext) -> Result<ResolvedPolicy, 
         limits: policy.limits.clone(),
         home_files: Vec::new(),
         tripwires: Vec::new(),
+        tripwire_dir: None,
     };
 
     // Keep only the denies a grant actually covers.

@@ -154,7 +154,9 @@ pub fn translate(
                 base.push(Base::Scaffold(path));
                 seals.push(path);
             }
-            MountOp::HomeFile { .. } | MountOp::Symlink { .. } => middle.push(op),
+            MountOp::HomeFile { .. } | MountOp::Tripwire { .. } | MountOp::Symlink { .. } => {
+                middle.push(op)
+            }
             MountOp::HideFile { .. } | MountOp::HideDir { .. } => denies.push(op),
             MountOp::ReadOnlyRoot => read_only_root = true,
         }
@@ -201,6 +203,18 @@ pub fn translate(
         match op {
             MountOp::HomeFile { path, content } => {
                 out.file(path, "0644", FileData::Inline(content.clone()))
+            }
+            // Like a home file, only inside a private tmpfs.
+            MountOp::Tripwire { path, source } => {
+                if out.region(path) == Region::Private {
+                    out.push([
+                        "--ro-bind".into(),
+                        source.as_os_str().to_owned(),
+                        path.as_os_str().to_owned(),
+                    ]);
+                } else {
+                    out.skipped.push(path.clone());
+                }
             }
             MountOp::Symlink { path, target } => {
                 if out.region(path) == Region::Private {
@@ -309,6 +323,7 @@ impl Base<'_> {
                 | MountOp::HideFile { path }
                 | MountOp::HideDir { path }
                 | MountOp::HomeFile { path, .. }
+                | MountOp::Tripwire { path, .. }
                 | MountOp::SealScaffold { path },
             ) => path,
             Base::Op(MountOp::ReadOnlyRoot) => Path::new("/"),
@@ -488,6 +503,7 @@ mod tests {
             notes: vec![],
             home_files: vec![(".npmrc".into(), "//decoy/:_authToken=x\n".into())],
             tripwires: Vec::new(),
+            tripwire_dir: None,
             network: Network::Host,
             env: BTreeMap::from([
                 ("HOME".to_string(), "/tmp/w/home".to_string()),

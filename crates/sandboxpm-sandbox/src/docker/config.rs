@@ -368,6 +368,7 @@ pub fn mounts(
                 });
                 bind(&scratch.join(name), path, true, EntryKind::File)
             }
+            MountOp::Tripwire { path, source } => bind(source, path, true, EntryKind::File),
         };
         // A later step on the same path covers the earlier one.
         mounts.retain(|m| m.target() != mount.target());
@@ -559,6 +560,7 @@ mod tests {
             notes: vec![],
             home_files: vec![(".ssh/id_rsa".into(), "decoy".into())],
             tripwires: Vec::new(),
+            tripwire_dir: None,
             network: Network::None,
             env: BTreeMap::from([
                 ("HOME".into(), "/tmp/t/home".into()),

@@ -279,7 +279,7 @@ fn init_main(
         return e;
     }
     // Armed once the home files are written: from here on, only what runs in here opens them.
-    let tripwires = Tripwires::arm(policy);
+    let tripwires = watch_tripwires(policy);
     let mut prepared = std::borrow::Cow::Borrowed(prepared);
     let mut bridge = None;
     if policy.network != Network::Host {
@@ -355,7 +355,7 @@ fn init_main(
             }
             let mut bytes = [0u8; 8];
             bytes[..4].copy_from_slice(&code.to_le_bytes());
-            bytes[4..].copy_from_slice(&tripwires.tripped().to_le_bytes());
+            bytes[4..].copy_from_slice(&tripwires.as_ref().map_or(0, |w| w.opened()).to_le_bytes());
             // A short write only loses the early report: the caller then waits for our exit.
             report(status_fd, &bytes);
             // Our copies of the command's output pipes go before the exit, so the caller's reads
@@ -609,19 +609,7 @@ fn finish(
     if let Some(status) = status {
         match wait_report(status, timeout) {
             Report::Code(code, tripped) => {
-                let blocked = policy
-                    .tripwires
-                    .iter()
-                    .take(32)
-                    .enumerate()
-                    .filter(|(i, _)| tripped & (1 << i) != 0)
-                    .map(|(_, path)| {
-                        format!(
-                            "opened ~/{} (decoy credentials planted in its private home)",
-                            path.display()
-                        )
-                    })
-                    .collect();
+                let blocked = crate::tripwire::tripped(&policy.tripwires, tripped);
                 return Ok(Outcome {
                     code,
                     timed_out: false,
@@ -683,85 +671,21 @@ fn wait_report(status: OwnedFd, timeout: Option<Duration>) -> Report {
     }
 }
 
-/// Inotify watches on the policy's tripwires (decoy files in the private home), armed by init
-/// once it has written them: any process of the sandbox that opens one, even without printing
-/// or sending what it read, leaves an event that init collects once the command has ended. The
-/// descriptor is close-on-exec, so the command never holds it. Watching needs no privilege,
-/// and nothing in the sandbox can remove another process's watches.
-struct Tripwires {
-    fd: Option<OwnedFd>,
-    /// Watch descriptor per tripwire, by index (`-1`: not watched).
-    watches: Vec<i32>,
-}
-
-impl Tripwires {
-    fn arm(policy: &ResolvedPolicy) -> Tripwires {
-        let mut armed = Tripwires {
-            fd: None,
-            watches: Vec::new(),
-        };
-        if policy.tripwires.is_empty() {
-            return armed;
-        }
-        // SAFETY: plain syscall; the descriptor is owned below.
-        let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
-        if fd < 0 {
-            return armed;
-        }
-        // SAFETY: a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        for path in policy.tripwires.iter().take(32) {
-            let wd = sys::cstr(&policy.home.join(path)).map_or(-1, |c| {
-                // SAFETY: valid descriptor and NUL-terminated path.
-                unsafe {
-                    libc::inotify_add_watch(
-                        std::os::fd::AsRawFd::as_raw_fd(&fd),
-                        c.as_ptr(),
-                        libc::IN_OPEN,
-                    )
-                }
-            });
-            armed.watches.push(wd);
-        }
-        armed.fd = Some(fd);
-        armed
+/// Init's own watch on the policy's tripwires (decoy files in the private home), once it has
+/// written them: any process of the sandbox that opens one, even without printing or sending
+/// what it read, leaves an event that init collects once the command has ended. The
+/// descriptor is close-on-exec, so the command never holds it. Not when the tripwires are
+/// bound in from a [slot](crate::tripwire::Slots), whose helper watches them instead.
+fn watch_tripwires(policy: &ResolvedPolicy) -> Option<crate::tripwire::Watch> {
+    if policy.tripwires.is_empty() || policy.tripwire_dir.is_some() {
+        return None;
     }
-
-    /// A bit per tripwire that was opened since [`Tripwires::arm`].
-    fn tripped(&self) -> u32 {
-        let Some(fd) = &self.fd else { return 0 };
-        let mut mask = 0u32;
-        let mut buf = [0u64; 512];
-        loop {
-            // SAFETY: reading into a live, suitably aligned buffer of the given size.
-            let n = unsafe {
-                libc::read(
-                    std::os::fd::AsRawFd::as_raw_fd(fd),
-                    buf.as_mut_ptr().cast(),
-                    std::mem::size_of_val(&buf),
-                )
-            };
-            let Ok(n) = usize::try_from(n) else { break };
-            if n == 0 {
-                break;
-            }
-            let bytes = &buf.as_ptr().cast::<u8>();
-            let mut at = 0;
-            while at + std::mem::size_of::<libc::inotify_event>() <= n {
-                // SAFETY: the kernel wrote whole events; `at` is the start of one, inside `n`.
-                let event = unsafe {
-                    std::ptr::read_unaligned(bytes.add(at).cast::<libc::inotify_event>())
-                };
-                if event.mask & libc::IN_OPEN != 0
-                    && let Some(i) = self.watches.iter().position(|wd| *wd == event.wd)
-                {
-                    mask |= 1 << i;
-                }
-                at += std::mem::size_of::<libc::inotify_event>() + event.len as usize;
-            }
-        }
-        mask
-    }
+    let paths: Vec<_> = policy
+        .tripwires
+        .iter()
+        .map(|p| policy.home.join(p))
+        .collect();
+    crate::tripwire::Watch::new(paths.iter().map(|p| p.as_path())).ok()
 }
 
 /// Waits until `fd` is readable (or at its end); `false` once `deadline` has passed.

@@ -63,6 +63,7 @@ pub fn open_sources(ops: &[MountOp]) -> io::Result<Sources> {
     for op in ops {
         match op {
             MountOp::Bind { path, .. } => open(path, true)?,
+            MountOp::Tripwire { source, .. } => open(source, true)?,
             MountOp::CopyFile { path } => {
                 let data = std::fs::read(path)
                     .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
@@ -275,6 +276,25 @@ pub fn build_root(ops: &[MountOp], policy: &ResolvedPolicy) -> Result<(), String
                         mkdirs(parent).map_err(|e| step("creating", path, e))?;
                     }
                     std::fs::write(&target, content).map_err(|e| step("writing", path, e))?;
+                }
+            }
+            MountOp::Tripwire { path, source } => {
+                let target = inside(path);
+                // As a home file: only inside the private home, never onto the host.
+                let in_home = path.starts_with(&policy.home)
+                    && !policy.grants.iter().any(|g| path.starts_with(&g.path));
+                if in_home {
+                    touch(&target).map_err(|e| step("creating", path, e))?;
+                    let source = sources
+                        .proc_path(source)
+                        .map_err(|e| step("binding", path, e))?;
+                    bind(&source, &target).map_err(|e| step("binding", path, e))?;
+                    sys::mount_setattr(
+                        &target,
+                        false,
+                        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                    )
+                    .map_err(|e| step("restricting", path, e))?;
                 }
             }
             MountOp::ReadOnlyRoot => {}

@@ -474,6 +474,7 @@ exec "$@"
                 limits: Limits::default(),
                 home_files: vec![],
                 tripwires: Vec::new(),
+                tripwire_dir: None,
             };
             Case { dir, policy }
         }

@@ -106,6 +106,7 @@ mod tests {
             limits: Limits::default(),
             home_files: vec![],
             tripwires: Vec::new(),
+            tripwire_dir: None,
         };
         let cmd = crate::Command {
             program: "/bin/true".into(),

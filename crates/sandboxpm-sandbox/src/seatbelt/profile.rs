@@ -427,6 +427,7 @@ mod tests {
             limits: Limits::default(),
             home_files: vec![],
             tripwires: Vec::new(),
+            tripwire_dir: None,
         }
     }
 

@@ -246,6 +246,11 @@ pub fn render(resolved: &ResolvedPolicy, plan: &native::NativePlan) -> String {
             ),
             MountOp::ReadOnly { path } => format!("read-only  {}", path.display()),
             MountOp::HomeFile { path, .. } => format!("home file  {}", path.display()),
+            MountOp::Tripwire { path, source } => format!(
+                "tripwire   {} (bound read-only from {}, watched for opens)",
+                path.display(),
+                source.display()
+            ),
             MountOp::SealScaffold { path } => format!(
                 "seal ro    {} (scaffolding for mount points)",
                 path.display()

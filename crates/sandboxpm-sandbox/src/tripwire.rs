@@ -1,0 +1,279 @@
+//! Tripwires: decoy files whose mere opening is reported.
+//!
+//! A policy's [`ResolvedPolicy::tripwires`](crate::ResolvedPolicy::tripwires) are files of its private home (decoy credentials)
+//! that nothing legitimate opens. They are watched with inotify (`IN_OPEN`), which needs no
+//! privilege and which nothing inside the sandbox can see or remove.
+//!
+//! Where the watch lives matters for speed. Tearing down a watch (when its inotify instance is
+//! closed, or when the file's file system goes away) waits for fsnotify's mark reaper, an SRCU
+//! grace period of up to 20 ms here, and a watch set up and torn down with every sandbox cost
+//! the script benchmark 18–27 ms per install of eight scripts. So a long-lived process, the
+//! [zygote](crate::zygote), makes [`Slots`] once: per slot, the tripwire files in a private
+//! directory and one inotify instance watching them. A request that names a slot gets those
+//! files bound read-only into its home instead of written there
+//! ([`ResolvedPolicy::tripwire_dir`](crate::ResolvedPolicy::tripwire_dir)), and its helper reads what was opened from the slot's
+//! instance once the sandbox has ended. The caller hands each slot to one sandbox at a time, so
+//! every event belongs to it. A policy with tripwires and no slot is watched from the
+//! sandbox's init instead, at the cost above.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// At most this many tripwires per policy (a bit each in init's report).
+pub const MAX: usize = 32;
+
+/// What a tripwire's opening is reported as (one of [`crate::Outcome::blocked`]).
+pub fn blocked_message(path: &Path) -> String {
+    format!(
+        "opened ~/{} (decoy credentials planted in its private home)",
+        path.display()
+    )
+}
+
+/// An inotify instance watching files for `IN_OPEN`.
+#[derive(Debug)]
+pub struct Watch {
+    fd: OwnedFd,
+    /// The watch descriptor of each file, in the order given (`-1`: not watched).
+    wds: Vec<i32>,
+}
+
+impl Watch {
+    /// Watches `files` (at most [`MAX`]); a file that cannot be watched is skipped.
+    pub fn new<'a>(files: impl IntoIterator<Item = &'a Path>) -> io::Result<Watch> {
+        // SAFETY: plain syscall; the descriptor is owned below.
+        let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let wds = files
+            .into_iter()
+            .take(MAX)
+            .map(|path| {
+                std::ffi::CString::new(path.as_os_str().as_bytes()).map_or(-1, |c| {
+                    // SAFETY: valid descriptor and NUL-terminated path.
+                    unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), libc::IN_OPEN) }
+                })
+            })
+            .collect();
+        Ok(Watch { fd, wds })
+    }
+
+    /// A bit per file (in the order given to [`Watch::new`]) opened since the last call.
+    pub fn opened(&self) -> u32 {
+        opened(self.fd.as_raw_fd(), &self.wds)
+    }
+}
+
+/// Reads every queued event of the (non-blocking) inotify instance `fd`: a bit per `wds` entry
+/// that saw an `IN_OPEN`.
+fn opened(fd: RawFd, wds: &[i32]) -> u32 {
+    let mut mask = 0u32;
+    let mut buf = [0u64; 512];
+    loop {
+        // SAFETY: reading into a live, suitably aligned buffer of the given size.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), std::mem::size_of_val(&buf)) };
+        let Ok(n) = usize::try_from(n) else { break };
+        if n == 0 {
+            break;
+        }
+        let bytes = buf.as_ptr().cast::<u8>();
+        let header = std::mem::size_of::<libc::inotify_event>();
+        let mut at = 0;
+        while at + header <= n {
+            // SAFETY: the kernel wrote whole events; `at` is the start of one, inside `n`.
+            let event =
+                unsafe { std::ptr::read_unaligned(bytes.add(at).cast::<libc::inotify_event>()) };
+            if event.mask & libc::IN_OPEN != 0
+                && let Some(i) = wds.iter().position(|wd| *wd == event.wd)
+            {
+                mask |= 1 << i;
+            }
+            at += header + event.len as usize;
+        }
+    }
+    mask
+}
+
+/// The [`blocked_message`]s of the `tripwires` (paths relative to the home) whose bit is set in
+/// `mask`.
+pub fn tripped(tripwires: &[PathBuf], mask: u32) -> Vec<String> {
+    tripwires
+        .iter()
+        .take(MAX)
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, path)| blocked_message(path))
+        .collect()
+}
+
+/// What a zygote is told to prepare: the tripwire files (paths relative to the home, and
+/// content) and how many sandboxes may hold a slot at once.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SlotsSetup {
+    /// The files, as `(path relative to the home, content)`.
+    pub files: Vec<(PathBuf, String)>,
+    /// How many slots.
+    pub slots: usize,
+}
+
+/// Per slot, a private copy of the tripwire files and an instance watching them.
+#[derive(Debug)]
+pub struct Slots {
+    /// The private directory holding `<slot>/<path>` for every slot.
+    root: PathBuf,
+    slots: Vec<Slot>,
+    files: Vec<PathBuf>,
+}
+
+/// One slot: see [`Slots`].
+#[derive(Debug)]
+pub struct Slot {
+    /// Holds the files, as `<dir>/<path relative to the home>`.
+    pub dir: PathBuf,
+    watch: Watch,
+}
+
+impl Slot {
+    /// Forgets what was opened so far.
+    pub fn clear(&self) {
+        let _ = self.watch.opened();
+    }
+
+    /// What was opened since the last call, as [`blocked_message`]s of `tripwires` (those the
+    /// slot was made with, see [`Slots::get`]).
+    pub fn blocked(&self, tripwires: &[PathBuf]) -> Vec<String> {
+        tripped(tripwires, self.watch.opened())
+    }
+}
+
+impl Slots {
+    /// Makes `setup.slots` slots in a new private directory under `/dev/shm` (memory, so its
+    /// files cost no disk inode) or, failing that, `fallback`.
+    pub fn create(setup: &SlotsSetup, fallback: &Path) -> io::Result<Slots> {
+        let root = private_dir(Path::new("/dev/shm")).or_else(|_| private_dir(fallback))?;
+        let mut slots = Slots {
+            root,
+            slots: Vec::new(),
+            files: setup.files.iter().map(|(path, _)| path.clone()).collect(),
+        };
+        for k in 0..setup.slots {
+            let dir = slots.root.join(k.to_string());
+            let mut paths = Vec::new();
+            for (path, content) in &setup.files {
+                let file = dir.join(path);
+                write_private(&file, content.as_bytes())?;
+                paths.push(file);
+            }
+            let watch = Watch::new(paths.iter().map(PathBuf::as_path))?;
+            slots.slots.push(Slot { dir, watch });
+        }
+        Ok(slots)
+    }
+
+    /// Slot `k`, if it exists and was made with exactly `tripwires` (so that its bits mean the
+    /// policy's paths).
+    pub fn get(&self, k: usize, tripwires: &[PathBuf]) -> Option<&Slot> {
+        if tripwires.iter().take(MAX).ne(self.files.iter().take(MAX)) {
+            return None;
+        }
+        self.slots.get(k)
+    }
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// A new directory only we can enter, under `parent`.
+fn private_dir(parent: &Path) -> io::Result<PathBuf> {
+    let mut template = parent
+        .join("sandboxpm-tripwires-XXXXXX")
+        .into_os_string()
+        .into_encoded_bytes();
+    template.push(0);
+    // SAFETY: a writable, NUL-terminated template.
+    let made = unsafe { libc::mkdtemp(template.as_mut_ptr().cast()) };
+    if made.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    template.pop();
+    // SAFETY: the bytes came from an OsString, and mkdtemp only replaced ASCII.
+    Ok(PathBuf::from(unsafe {
+        std::ffi::OsString::from_encoded_bytes_unchecked(template)
+    }))
+}
+
+/// Writes a read-only file, creating its parents (private to us).
+fn write_private(path: &Path, content: &[u8]) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
+    }
+    let mut file = File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o400)
+        .open(path)?;
+    file.write_all(content)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_slot_reports_only_the_opens_of_its_own_files_and_only_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let setup = SlotsSetup {
+            files: vec![
+                (".ssh/id_rsa".into(), "key".into()),
+                (".aws/credentials".into(), "aws".into()),
+            ],
+            slots: 2,
+        };
+        let slots = Slots::create(&setup, tmp.path()).unwrap();
+        let tripwires = vec![
+            PathBuf::from(".ssh/id_rsa"),
+            PathBuf::from(".aws/credentials"),
+        ];
+        let (a, b) = (
+            slots.get(0, &tripwires).unwrap(),
+            slots.get(1, &tripwires).unwrap(),
+        );
+        // Listing and stat-ing is not opening.
+        let _ = std::fs::metadata(a.dir.join(".ssh/id_rsa")).unwrap();
+        let _ = std::fs::read_dir(a.dir.join(".ssh")).unwrap().count();
+        assert!(a.blocked(&tripwires).is_empty());
+        assert_eq!(
+            std::fs::read_to_string(a.dir.join(".aws/credentials")).unwrap(),
+            "aws"
+        );
+        assert_eq!(
+            a.blocked(&tripwires),
+            vec![blocked_message(Path::new(".aws/credentials"))]
+        );
+        assert!(a.blocked(&tripwires).is_empty(), "read once, reported once");
+        assert!(b.blocked(&tripwires).is_empty(), "another slot saw nothing");
+        let _ = File::open(b.dir.join(".ssh/id_rsa")).unwrap();
+        b.clear();
+        assert!(b.blocked(&tripwires).is_empty());
+        // A policy with other tripwires gets no slot: its bits would mean other files.
+        assert!(slots.get(0, &[PathBuf::from(".ssh/id_rsa")]).is_none());
+        assert!(slots.get(2, &tripwires).is_none());
+        let root = slots.root.clone();
+        drop(slots);
+        assert!(!root.exists());
+    }
+}
