@@ -27,6 +27,10 @@ pub struct Request {
     pub command: Command,
     /// Which backend (`auto` falls back like [`crate::run`]).
     pub backend: Backend,
+    /// The zygote's tripwire slot this request holds (see [`crate::tripwire::Slots`]): its
+    /// tripwires are bound from there and watched by the helper. `None`: init watches them.
+    #[serde(default)]
+    pub tripwire_slot: Option<usize>,
 }
 
 /// Writes `request` to a new private file in `dir` and returns the command line that runs it:

@@ -17,6 +17,12 @@
 //! ([`Submitted::wait_started`]); dropping the submission unopened cancels it before anything
 //! of the script ran. The zygote keeps nothing of a request once its child is forked, so one
 //! request's descriptors never reach another's child. It exits when its socket is closed.
+//!
+//! Started with [`Zygote::start_with`], its first message (one descriptor, a memfd holding a
+//! [`SlotsSetup`]) makes it create the [tripwire slots](crate::tripwire::Slots) before it serves
+//! anything: the slots' watches live as long as the zygote, so no sandbox pays for setting one
+//! up or tearing one down. A request naming a slot ([`Request::tripwire_slot`]) gets it in its
+//! child. The caller gives each slot to one request at a time.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -27,6 +33,7 @@ use std::process::{Child, Stdio};
 use crate::Gate;
 use crate::fd::{self, pipe};
 use crate::helper::{Request, SUBCOMMAND};
+use crate::tripwire::{Slot, Slots, SlotsSetup};
 
 /// The `sandbox-helper` flag that makes it a zygote.
 pub const SERVE_FLAG: &str = "--serve";
@@ -39,7 +46,7 @@ const FDS: usize = 4;
 #[derive(Debug)]
 pub struct Zygote {
     socket: OwnedFd,
-    child: Child,
+    child: Option<Child>,
 }
 
 /// What a submitted request's child gives back.
@@ -102,8 +109,16 @@ impl Zygote {
             .spawn()?;
         Ok(Zygote {
             socket: ours,
-            child,
+            child: Some(child),
         })
+    }
+
+    /// [`Zygote::start`], with tripwire slots made as `setup` says before the first request.
+    pub fn start_with(exe: &Path, setup: &SlotsSetup) -> io::Result<Zygote> {
+        let zygote = Zygote::start(exe)?;
+        let memfd = json_memfd(setup)?;
+        fd::send(zygote.socket.as_fd(), &[memfd.as_raw_fd()])?;
+        Ok(zygote)
     }
 
     /// Hands `request` to the zygote. Fails when the zygote is gone.
@@ -118,7 +133,7 @@ impl Zygote {
     }
 
     fn send(&self, request: &Request, held: bool) -> io::Result<Submitted> {
-        let memfd = request_memfd(request)?;
+        let memfd = json_memfd(request)?;
         let (stdout, stdout_w) = pipe()?;
         let (stderr, stderr_w) = pipe()?;
         let (status, status_w) = pipe()?;
@@ -145,9 +160,9 @@ impl Zygote {
     }
 }
 
-/// The request as JSON in an anonymous, sealed memory file.
-fn request_memfd(request: &Request) -> io::Result<OwnedFd> {
-    let bytes = serde_json::to_vec(request).map_err(io::Error::other)?;
+/// A request (or the setup) as JSON in an anonymous, sealed memory file.
+fn json_memfd(value: &impl serde::Serialize) -> io::Result<OwnedFd> {
+    let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
     // SAFETY: a constant, NUL-terminated name.
     let fd = unsafe {
         libc::memfd_create(
@@ -169,8 +184,8 @@ fn request_memfd(request: &Request) -> io::Result<OwnedFd> {
     Ok(OwnedFd::from(file))
 }
 
-/// Reads the request a memfd holds.
-fn read_request(memfd: OwnedFd) -> io::Result<Request> {
+/// Reads the JSON a memfd holds.
+fn read_json<T: serde::de::DeserializeOwned>(memfd: OwnedFd) -> io::Result<T> {
     let mut file = File::from(memfd);
     let mut bytes = Vec::new();
     // SAFETY: seeking our own descriptor to its start (the sender left it at its end).
@@ -185,27 +200,67 @@ impl Drop for Zygote {
     fn drop(&mut self) {
         // SAFETY: shutting down a socket we own.
         unsafe { libc::shutdown(self.socket.as_raw_fd(), libc::SHUT_RDWR) };
-        let _ = self.child.wait();
+        // Reaped aside: a zygote with tripwire slots takes up to an SRCU grace period (20 ms)
+        // to release their watches as it exits, and nothing here needs to wait for that.
+        if let Some(mut child) = self.child.take() {
+            match child.try_wait() {
+                Ok(Some(_)) => {}
+                _ => {
+                    let _ = std::thread::Builder::new()
+                        .name("zygote-reaper".into())
+                        .spawn(move || child.wait());
+                }
+            }
+        }
     }
 }
 
 /// The zygote's loop, on standard input. For each request it forks; the child swaps in the sent
-/// stdout and stderr, reads the request, runs `run(request, gate)` and writes the code it
+/// stdout and stderr, reads the request, runs `run(request, gate, slot)` and writes the code it
 /// returns to the status pipe before exiting with it. Returns when the socket is closed.
 ///
 /// Must be called in a single-threaded process (it forks without exec'ing).
-pub fn serve(run: impl Fn(io::Result<Request>, Option<Gate>) -> u8) -> io::Result<()> {
+pub fn serve(
+    run: impl Fn(io::Result<Request>, Option<Gate>, Option<&Slot>) -> u8,
+) -> io::Result<()> {
     // Children are reaped by the kernel; each one restores SIGCHLD before running its request,
     // which waits for its own children.
     // SAFETY: setting a signal disposition; no handler runs.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
     // SAFETY: fd 0 is the socket we were started with; it lives as long as this process.
     let socket = unsafe { BorrowedFd::borrow_raw(0) };
+    let mut slots: Option<Slots> = None;
+    let mut first = true;
     loop {
         // A malformed message (not four or five descriptors) is dropped, its descriptors closed.
         let Some(mut fds) = fd::receive(socket)? else {
+            // Our standard streams go first: whoever reads them to their end need not wait
+            // while the slots' watches are released on our way out.
+            if let Ok(null) = File::open("/dev/null") {
+                let _ = dup2(null.as_raw_fd(), 1);
+                let _ = dup2(null.as_raw_fd(), 2);
+            }
+            drop(slots);
             return Ok(());
         };
+        if std::mem::take(&mut first) && fds.len() == 1 {
+            let made = fds
+                .pop()
+                .map(read_json::<SlotsSetup>)
+                .transpose()
+                .and_then(|setup| {
+                    setup
+                        .map(|s| Slots::create(&s, &crate::helper::request_dir()))
+                        .transpose()
+                });
+            match made {
+                Ok(made) => slots = made,
+                Err(e) => eprintln!(
+                    "sandboxpm: warning: no tripwire slots ({e}); each sandbox watches its own"
+                ),
+            }
+            continue;
+        }
         let gate = (fds.len() == FDS + 1).then(|| fds.pop()).flatten();
         let Ok([request, stdout, stderr, status]) = <[OwnedFd; FDS]>::try_from(fds) else {
             continue;
@@ -222,7 +277,13 @@ pub fn serve(run: impl Fn(io::Result<Request>, Option<Gate>) -> u8) -> io::Resul
                 );
             }
             0 => {
-                let code = child(request, [stdout, stderr, status], gate, &run);
+                let code = child(
+                    request,
+                    [stdout, stderr, status],
+                    gate,
+                    slots.as_ref(),
+                    &run,
+                );
                 std::process::exit(i32::from(code));
             }
             _ => {}
@@ -230,12 +291,17 @@ pub fn serve(run: impl Fn(io::Result<Request>, Option<Gate>) -> u8) -> io::Resul
     }
 }
 
-/// In the forked child: standard streams from the message, then the request.
+/// The callback of [`serve`].
+type Run<'a> = &'a dyn Fn(io::Result<Request>, Option<Gate>, Option<&Slot>) -> u8;
+
+/// In the forked child: standard streams from the message, then the request (with its slot, if
+/// it names one made for its tripwires).
 fn child(
     request: OwnedFd,
     [stdout, stderr, status]: [OwnedFd; 3],
     gate: Option<Gate>,
-    run: &dyn Fn(io::Result<Request>, Option<Gate>) -> u8,
+    slots: Option<&Slots>,
+    run: Run<'_>,
 ) -> u8 {
     // SAFETY: restoring the default disposition.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
@@ -248,7 +314,14 @@ fn child(
     })();
     drop((stdout, stderr));
     let code = match swapped {
-        Ok(()) => run(read_request(request), gate),
+        Ok(()) => {
+            let request = read_json::<Request>(request);
+            let slot = request.as_ref().ok().and_then(|r| {
+                let k = r.tripwire_slot?;
+                slots?.get(k, &r.policy.tripwires)
+            });
+            run(request, gate, slot)
+        }
         Err(_) => 125,
     };
     let _ = io::stdout().flush();

@@ -135,6 +135,34 @@ pub struct SandboxRunner {
     /// The forking helper, started by the first script; `None` inside when it cannot start.
     #[cfg(target_os = "linux")]
     zygote: std::sync::Arc<std::sync::OnceLock<Option<sandboxpm_sandbox::zygote::Zygote>>>,
+    /// The zygote's tripwire slots, and which are free (see [`SandboxRunner::tripwire_slots`]).
+    #[cfg(target_os = "linux")]
+    slots: Option<(SlotsSetup, SlotPool)>,
+}
+
+#[cfg(target_os = "linux")]
+use sandboxpm_sandbox::tripwire::SlotsSetup;
+
+/// The free tripwire slots of a zygote.
+#[cfg(target_os = "linux")]
+type SlotPool = std::sync::Arc<std::sync::Mutex<Vec<usize>>>;
+
+/// A tripwire slot held by one request, from its submission until its helper has reported (its
+/// status read) or it was cancelled; then it is free again.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct SlotLease {
+    pool: SlotPool,
+    slot: usize,
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for SlotLease {
+    fn drop(&mut self) {
+        if let Ok(mut free) = self.pool.lock() {
+            free.push(self.slot);
+        }
+    }
 }
 
 impl SandboxRunner {
@@ -146,7 +174,27 @@ impl SandboxRunner {
             backend: Backend::Auto,
             #[cfg(target_os = "linux")]
             zygote: std::sync::Arc::default(),
+            #[cfg(target_os = "linux")]
+            slots: None,
         }
+    }
+
+    /// Has the zygote keep the tripwire files `files` (paths relative to the home, content)
+    /// watched in slots, one per sandbox alive at once (those running and those staged), so that
+    /// no sandbox sets up or tears down a watch of its own (see
+    /// [`sandboxpm_sandbox::tripwire`]). Scripts whose policy has exactly these tripwires get a
+    /// slot while one is free; the others are watched by their sandbox's init. Call before
+    /// [`SandboxRunner::warm_up`].
+    pub fn tripwire_slots(&mut self, files: Vec<(PathBuf, String)>) {
+        #[cfg(target_os = "linux")]
+        {
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let slots = 2 * workers + 1;
+            let pool = std::sync::Arc::new(std::sync::Mutex::new((0..slots).rev().collect()));
+            self.slots = Some((SlotsSetup { files, slots }, pool));
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = files;
     }
 
     /// Starts the forking helper now rather than at the first script, so that its start-up
@@ -164,7 +212,12 @@ impl SandboxRunner {
                 if std::env::var_os("SANDBOXPM_ZYGOTE").is_some_and(|v| v == "0") {
                     return None;
                 }
-                sandboxpm_sandbox::zygote::Zygote::start(&self.exe).ok()
+                match &self.slots {
+                    Some((setup, _)) => {
+                        sandboxpm_sandbox::zygote::Zygote::start_with(&self.exe, setup).ok()
+                    }
+                    None => sandboxpm_sandbox::zygote::Zygote::start(&self.exe).ok(),
+                }
             })
             .as_ref()
     }
@@ -175,8 +228,32 @@ impl SandboxRunner {
     fn through_zygote(&self, request: &Request) -> Option<Result<ScriptOutcome, ScriptsError>> {
         let zygote = self.zygote()?;
         let started = Instant::now();
-        let submitted = zygote.submit(request).ok()?;
-        Some(Ok(collect_submitted(submitted, started)))
+        let (request, lease) = self.with_slot(request);
+        let submitted = zygote.submit(&request).ok()?;
+        let outcome = collect_submitted(submitted, started);
+        drop(lease);
+        Some(Ok(outcome))
+    }
+
+    /// `request` with a free tripwire slot, if its tripwires are those of the slots.
+    #[cfg(target_os = "linux")]
+    fn with_slot(&self, request: &Request) -> (Request, Option<SlotLease>) {
+        let mut request = request.clone();
+        let lease = self.slots.as_ref().and_then(|(setup, pool)| {
+            let matches = !request.policy.tripwires.is_empty()
+                && request
+                    .policy
+                    .tripwires
+                    .iter()
+                    .eq(setup.files.iter().map(|(path, _)| path));
+            let slot = pool.lock().ok()?.pop().filter(|_| matches);
+            slot.map(|slot| SlotLease {
+                pool: pool.clone(),
+                slot,
+            })
+        });
+        request.tripwire_slot = lease.as_ref().map(|l| l.slot);
+        (request, lease)
     }
 
     /// `sh -c script` under `policy`, for the helper.
@@ -192,6 +269,7 @@ impl SandboxRunner {
                 ],
             },
             backend: self.backend,
+            tripwire_slot: None,
         }
     }
 }
@@ -219,14 +297,14 @@ fn collect_submitted(
     }
 }
 
-/// A script held in a zygote child's finished sandbox.
+/// A script held in a zygote child's finished sandbox, with its tripwire slot.
 #[cfg(target_os = "linux")]
-struct HeldInZygote(sandboxpm_sandbox::zygote::Submitted);
+struct HeldInZygote(sandboxpm_sandbox::zygote::Submitted, Option<SlotLease>);
 
 #[cfg(target_os = "linux")]
 impl HeldScript for HeldInZygote {
     fn run(self: Box<Self>, started: &mut dyn FnMut()) -> Result<ScriptOutcome, ScriptsError> {
-        let mut submitted = self.0;
+        let HeldInZygote(mut submitted, lease) = *self;
         let at = Instant::now();
         // If the child has already ended (its sandbox could not be built), the gate has no
         // reader; what it printed and its status say why.
@@ -234,7 +312,9 @@ impl HeldScript for HeldInZygote {
         // Whatever the caller does next (staging another script) waits until this one runs.
         submitted.wait_started();
         started();
-        Ok(collect_submitted(submitted, at))
+        let outcome = collect_submitted(submitted, at);
+        drop(lease);
+        Ok(outcome)
     }
 }
 
@@ -242,10 +322,11 @@ impl ScriptExecutor for SandboxRunner {
     /// Through the zygote, the sandbox is built now and the script held at its `execve`.
     fn stage(&self, policy: &ResolvedPolicy, script: &str) -> Staged {
         #[cfg(target_os = "linux")]
-        if let Some(zygote) = self.zygote()
-            && let Ok(submitted) = zygote.submit_held(&self.request(policy, script))
-        {
-            return Staged::Held(Box::new(HeldInZygote(submitted)));
+        if let Some(zygote) = self.zygote() {
+            let (request, lease) = self.with_slot(&self.request(policy, script));
+            if let Ok(submitted) = zygote.submit_held(&request) {
+                return Staged::Held(Box::new(HeldInZygote(submitted, lease)));
+            }
         }
         let _ = (policy, script);
         Staged::Later

@@ -56,7 +56,7 @@ pub fn exec(args: ExecArgs) -> anyhow::Result<u8> {
         let (backend, why) = select_backend(requested);
         eprintln!("sandboxpm: sandbox backend: {} ({why})", backend.name());
     }
-    finish(&resolved, &command, requested, None)
+    finish(&resolved, &command, requested, None, NO_SLOT)
 }
 
 /// `sandboxpm sandbox-helper --request FILE`: the single-threaded re-execution used by
@@ -64,17 +64,23 @@ pub fn exec(args: ExecArgs) -> anyhow::Result<u8> {
 pub fn helper(request: &Path) -> anyhow::Result<u8> {
     let request = helper::read_request(request)
         .with_context(|| format!("reading the sandbox request {}", request.display()))?;
-    finish(&request.policy, &request.command, request.backend, None)
+    finish(
+        &request.policy,
+        &request.command,
+        request.backend,
+        None,
+        NO_SLOT,
+    )
 }
 
 /// `sandboxpm sandbox-helper --serve`: the zygote of [`sandboxpm_sandbox::zygote`]. Each forked
 /// child runs one request exactly as `sandbox-helper --request` would, errors included.
 #[cfg(target_os = "linux")]
 pub fn serve() -> anyhow::Result<u8> {
-    sandboxpm_sandbox::zygote::serve(|request, gate| {
+    sandboxpm_sandbox::zygote::serve(|request, gate, slot| {
         let ran = request
             .context("reading the sandbox request")
-            .and_then(|r| finish(&r.policy, &r.command, r.backend, gate));
+            .and_then(|r| finish(&r.policy, &r.command, r.backend, gate, slot));
         match ran {
             Ok(code) => code,
             Err(err) => {
@@ -96,16 +102,43 @@ pub fn serve() -> anyhow::Result<u8> {
     anyhow::bail!("sandbox-helper --serve is only available on Linux")
 }
 
+/// A tripwire slot of the zygote (see [`sandboxpm_sandbox::tripwire::Slots`]).
+#[cfg(target_os = "linux")]
+type Slot<'a> = Option<&'a sandboxpm_sandbox::tripwire::Slot>;
+#[cfg(not(target_os = "linux"))]
+type Slot<'a> = Option<&'a std::convert::Infallible>;
+const NO_SLOT: Slot<'static> = None;
+
+/// Runs `command` under `resolved`, its tripwires bound from `slot` and watched there when it
+/// has one, and reports on standard error what the sandbox blocked.
 fn finish(
     resolved: &ResolvedPolicy,
     command: &Command,
     requested: Backend,
     gate: Option<sandboxpm_sandbox::Gate>,
+    slot: Slot<'_>,
 ) -> anyhow::Result<u8> {
     let program = &command.program;
     let mut warn = |w: &str| eprintln!("sandboxpm: warning: {w}");
-    match sandboxpm_sandbox::run_gated(resolved, command, requested, &mut warn, gate) {
-        Ok(outcome) => {
+    #[cfg(target_os = "linux")]
+    let slotted = slot.map(|slot| {
+        // Whatever a previous holder left unread is not this command's doing.
+        slot.clear();
+        let mut policy = resolved.clone();
+        policy.tripwire_dir = Some(slot.dir.clone());
+        (slot, policy)
+    });
+    #[cfg(target_os = "linux")]
+    let resolved = slotted.as_ref().map_or(resolved, |(_, policy)| policy);
+    #[cfg(not(target_os = "linux"))]
+    let _ = slot;
+    let ran = sandboxpm_sandbox::run_gated(resolved, command, requested, &mut warn, gate);
+    match ran {
+        Ok(mut outcome) => {
+            #[cfg(target_os = "linux")]
+            if let Some((slot, policy)) = &slotted {
+                outcome.blocked.extend(slot.blocked(&policy.tripwires));
+            }
             for blocked in &outcome.blocked {
                 eprintln!("sandboxpm: blocked: {blocked}");
             }

@@ -120,6 +120,14 @@ pub fn run_install_scripts(
     let exe = std::env::current_exe().context("locating the sandboxpm binary")?;
     let mut runner = SandboxRunner::new(&exe, &sandboxpm_sandbox::helper::request_dir());
     runner.backend = helper_backend(config.sandboxpm.backend);
+    // The tripwires (decoys whose opening is reported) are watched by the zygote, once.
+    let tripwires = sandboxpm_scripts::decoy_tripwires();
+    runner.tripwire_slots(
+        sandboxpm_scripts::decoy_home_files()
+            .into_iter()
+            .filter(|(path, _)| tripwires.contains(path))
+            .collect(),
+    );
     // The forking helper starts now: its start-up overlaps the scripts' preparation.
     runner.warm_up();
     let caller_env: BTreeMap<String, String> = std::env::vars().collect();

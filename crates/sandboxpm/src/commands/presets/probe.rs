@@ -63,6 +63,7 @@ pub fn ask(
             argv: vec!["sh".into(), "-c".into(), script.into()],
         },
         backend,
+        tripwire_slot: None,
     };
     let exe = std::env::current_exe().map_err(|e| format!("finding sandboxpm itself: {e}"))?;
     let output = helper::command(&exe, &helper::request_dir(), &request)
