@@ -599,54 +599,89 @@ fn a_script_silently_opening_decoy_credentials_is_reported_as_a_block() {
         .build()
         .unwrap();
     registry.add(&pkg);
+    // The control lists its home, and says whether its decoys were bound from the zygote's
+    // watched slots or written by its init (which then watches them).
     let clean = PackageBuilder::new("clean", "1.0.0")
-        .script("postinstall", "ls -a ~ > home.txt; echo BUILT > built.txt")
+        .script(
+            "postinstall",
+            "ls -a ~ > home.txt; grep -c sandboxpm-tripwires /proc/self/mountinfo > slots.txt; \
+             echo BUILT > built.txt",
+        )
         .file("index.js", "")
         .build()
         .unwrap();
     registry.add(&clean);
     let home = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    // The control: listing the home opens no decoy, and the install passes.
-    let p = Project::new(r#"{"name":"app","dependencies":{"clean":"1.0.0"}}"#);
-    std::fs::write(p.root.join(".sandboxpmrc"), r#"{"whitelist": ["clean"]}"#).unwrap();
-    let out = install_with_home(&p, &registry.url(), home.path());
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
-    assert!(!t.contains("blocked"), "{t}");
-    let dir = p
-        .root
-        .join("node_modules/.sandboxpm/clean@1.0.0/node_modules/clean");
-    assert!(
-        std::fs::read_to_string(dir.join("home.txt"))
-            .unwrap()
-            .contains(".ssh")
-    );
-
-    let p = Project::new(r#"{"name":"app","dependencies":{"quiet":"1.0.0"}}"#);
-    std::fs::write(p.root.join(".sandboxpmrc"), r#"{"whitelist": ["quiet"]}"#).unwrap();
-    let out = install_with_home(&p, &registry.url(), home.path());
-    let t = text(&out);
-    assert!(
-        !out.status.success(),
-        "a block did not stop the install: {t}"
-    );
-    for decoy in ["~/.ssh/id_rsa", "~/.aws/credentials"] {
+    // Watched by the zygote (the default), then by each sandbox's init.
+    for (zygote, bound) in [("1", "2\n"), ("0", "0\n")] {
+        let install = |p: &Project| {
+            Command::new(env!("CARGO_BIN_EXE_sandboxpm"))
+                .arg("install")
+                .current_dir(&p.root)
+                .env("SANDBOXPM_HOME", &p.home)
+                .env("SANDBOXPM_ZYGOTE", zygote)
+                .env("HOME", home.path())
+                .env("npm_config_registry", registry.url())
+                .env("npm_config_userconfig", p.home.join("no-user-npmrc"))
+                .env("CI", "true")
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap()
+        };
+        // The control: listing the home opens no decoy, and the install passes.
+        let p = Project::new(r#"{"name":"app","dependencies":{"clean":"1.0.0"}}"#);
+        std::fs::write(p.root.join(".sandboxpmrc"), r#"{"whitelist": ["clean"]}"#).unwrap();
+        let out = install(&p);
+        let t = text(&out);
+        assert!(out.status.success(), "zygote={zygote}: {t}");
+        assert!(!t.contains("blocked"), "zygote={zygote}: {t}");
+        let dir = p
+            .root
+            .join("node_modules/.sandboxpm/clean@1.0.0/node_modules/clean");
         assert!(
-            t.contains(&format!("blocked: quiet@1.0.0 postinstall: opened {decoy}")),
-            "{decoy}: {t}"
+            std::fs::read_to_string(dir.join("home.txt"))
+                .unwrap()
+                .contains(".ssh")
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("slots.txt")).unwrap(),
+            bound,
+            "zygote={zygote}"
+        );
+
+        let p = Project::new(r#"{"name":"app","dependencies":{"quiet":"1.0.0"}}"#);
+        std::fs::write(p.root.join(".sandboxpmrc"), r#"{"whitelist": ["quiet"]}"#).unwrap();
+        let out = install(&p);
+        let t = text(&out);
+        assert!(
+            !out.status.success(),
+            "zygote={zygote}: a block did not stop the install: {t}"
+        );
+        for decoy in ["~/.ssh/id_rsa", "~/.aws/credentials"] {
+            assert!(
+                t.contains(&format!("blocked: quiet@1.0.0 postinstall: opened {decoy}")),
+                "zygote={zygote}: {decoy}: {t}"
+            );
+        }
+        assert!(!t.contains("opened ~/.npmrc"), "{t}");
+        // Nothing of the decoys was printed: only the opens gave it away. The script did run.
+        use sandboxpm_scripts::decoys::{AWS_MARKER, SSH_MARKER};
+        assert!(!t.contains(SSH_MARKER) && !t.contains(AWS_MARKER), "{t}");
+        let dir = p
+            .root
+            .join("node_modules/.sandboxpm/quiet@1.0.0/node_modules/quiet");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("built.txt")).unwrap(),
+            "BUILT\n"
+        );
+        // What it read were the decoys (bound read-only, or written): the real home's files
+        // never reach a sandbox.
+        assert!(
+            std::fs::read_to_string(dir.join("loot.txt"))
+                .unwrap()
+                .contains("a   w   s   _")
         );
     }
-    assert!(!t.contains("opened ~/.npmrc"), "{t}");
-    // Nothing of the decoys was printed: only the opens gave it away. The script did run.
-    use sandboxpm_scripts::decoys::{AWS_MARKER, SSH_MARKER};
-    assert!(!t.contains(SSH_MARKER) && !t.contains(AWS_MARKER), "{t}");
-    let dir = p
-        .root
-        .join("node_modules/.sandboxpm/quiet@1.0.0/node_modules/quiet");
-    assert_eq!(
-        std::fs::read_to_string(dir.join("built.txt")).unwrap(),
-        "BUILT\n"
-    );
 }
 
 #[test]
