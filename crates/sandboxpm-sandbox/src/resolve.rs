@@ -165,12 +165,13 @@ pub struct ResolvedPolicy {
     #[serde(default)]
     pub home_files: Vec<(PathBuf, String)>,
     /// Of `home_files`, those whose mere opening is reported as a block (see
-    /// [`crate::Outcome::blocked`]); the native backend watches them from the sandbox's init.
+    /// [`crate::Outcome::blocked`]); on Linux the sandbox helper watches them, whatever the
+    /// backend.
     #[serde(default)]
     pub tripwires: Vec<PathBuf>,
-    /// Where the tripwires come from when a long-lived watcher holds them (see
-    /// [`crate::tripwire::Slots`]): each is bound read-only from `<dir>/<path>` instead of
-    /// written into the home. Set by the helper that owns the slot, never by a policy.
+    /// Where the tripwires come from (see [`crate::tripwire`]): each is bound read-only from
+    /// `<dir>/<path>` instead of written into the home. Set by the helper that watches them,
+    /// never by a policy; without it they are plain home files.
     #[serde(default)]
     pub tripwire_dir: Option<PathBuf>,
 }

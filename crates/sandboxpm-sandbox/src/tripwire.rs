@@ -1,20 +1,22 @@
 //! Tripwires: decoy files whose mere opening is reported.
 //!
-//! A policy's [`ResolvedPolicy::tripwires`](crate::ResolvedPolicy::tripwires) are files of its private home (decoy credentials)
-//! that nothing legitimate opens. They are watched with inotify (`IN_OPEN`), which needs no
-//! privilege and which nothing inside the sandbox can see or remove.
+//! A policy's [`tripwires`](crate::ResolvedPolicy::tripwires) are files of its private home
+//! (decoy credentials) that nothing legitimate opens. They live on the host, in a private
+//! directory, and each sandbox gets them bound read-only into its home
+//! ([`tripwire_dir`](crate::ResolvedPolicy::tripwire_dir); the landlock backend, which cannot
+//! bind, links to them). The helper outside the sandbox watches them with inotify (`IN_OPEN`),
+//! which needs no privilege and which nothing inside the sandbox can reach, and reads what was
+//! opened once the sandbox has ended.
 //!
-//! Where the watch lives matters for speed. Tearing down a watch (when its inotify instance is
-//! closed, or when the file's file system goes away) waits for fsnotify's mark reaper, an SRCU
-//! grace period of up to 20 ms here, and a watch set up and torn down with every sandbox cost
-//! the script benchmark 18–27 ms per install of eight scripts. So a long-lived process, the
-//! [zygote](crate::zygote), makes [`Slots`] once: per slot, the tripwire files in a private
-//! directory and one inotify instance watching them. A request that names a slot gets those
-//! files bound read-only into its home instead of written there
-//! ([`ResolvedPolicy::tripwire_dir`](crate::ResolvedPolicy::tripwire_dir)), and its helper reads what was opened from the slot's
-//! instance once the sandbox has ended. The caller hands each slot to one sandbox at a time, so
-//! every event belongs to it. A policy with tripwires and no slot is watched from the
-//! sandbox's init instead, at the cost above.
+//! Where the watch lives matters for speed. Tearing one down (closing its inotify instance, or
+//! unmounting the file system of its files) waits for fsnotify's mark reaper, an SRCU grace
+//! period of up to 20 ms here, and with a watch per sandbox, set up by its init on files in its
+//! own home tmpfs, the script benchmark took 18–27 ms longer per install of eight scripts
+//! (A/B, 30–40 runs each). So a long-lived process, the [zygote](crate::zygote), makes
+//! [`Slots`] once: per slot, a copy of the files and an inotify instance watching them. The
+//! caller hands each slot to one sandbox at a time (those running and those staged), so every
+//! event of a slot belongs to its current holder; no sandbox sets up or tears down a watch. A
+//! helper with no slot (no zygote) makes a one-off slot of its own and pays for its teardown.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -23,7 +25,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// At most this many tripwires per policy (a bit each in init's report).
+/// At most this many tripwires per policy.
 pub const MAX: usize = 32;
 
 /// What a tripwire's opening is reported as (one of [`crate::Outcome::blocked`]).
@@ -36,7 +38,7 @@ pub fn blocked_message(path: &Path) -> String {
 
 /// An inotify instance watching files for `IN_OPEN`.
 #[derive(Debug)]
-pub struct Watch {
+struct Watch {
     fd: OwnedFd,
     /// The watch descriptor of each file, in the order given (`-1`: not watched).
     wds: Vec<i32>,
@@ -44,7 +46,7 @@ pub struct Watch {
 
 impl Watch {
     /// Watches `files` (at most [`MAX`]); a file that cannot be watched is skipped.
-    pub fn new<'a>(files: impl IntoIterator<Item = &'a Path>) -> io::Result<Watch> {
+    fn new<'a>(files: impl IntoIterator<Item = &'a Path>) -> io::Result<Watch> {
         // SAFETY: plain syscall; the descriptor is owned below.
         let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
         if fd < 0 {
@@ -66,7 +68,7 @@ impl Watch {
     }
 
     /// A bit per file (in the order given to [`Watch::new`]) opened since the last call.
-    pub fn opened(&self) -> u32 {
+    fn opened(&self) -> u32 {
         opened(self.fd.as_raw_fd(), &self.wds)
     }
 }
@@ -103,7 +105,7 @@ fn opened(fd: RawFd, wds: &[i32]) -> u32 {
 
 /// The [`blocked_message`]s of the `tripwires` (paths relative to the home) whose bit is set in
 /// `mask`.
-pub fn tripped(tripwires: &[PathBuf], mask: u32) -> Vec<String> {
+fn tripped(tripwires: &[PathBuf], mask: u32) -> Vec<String> {
     tripwires
         .iter()
         .take(MAX)

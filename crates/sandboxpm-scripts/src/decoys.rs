@@ -8,7 +8,8 @@
 //! a stealer to take them.
 //!
 //! Merely opening the SSH key or the AWS credentials is evidence too: no build opens them, and
-//! the native backend reports every open of a [`decoy_tripwires`] file. `~/.npmrc` is not one:
+//! on Linux every open of a [`decoy_tripwires`] file is reported, whatever the backend (the
+//! sandbox's helper watches them, see `sandboxpm_sandbox::tripwire`). `~/.npmrc` is not one:
 //! npm reads it whenever a script runs `npm`, so only its marker in the output counts.
 
 use std::path::PathBuf;

@@ -720,6 +720,17 @@ sh('cat /proc/self/root@FAKE_HOME@/.ssh/id_rsa /proc/1/root@PROJECT@/.env 2>&1')
                 case.label(),
                 text(out)
             );
+            // And so was the mere opening of each watched decoy, whatever the backend.
+            for decoy in ["~/.ssh/id_rsa", "~/.aws/credentials"] {
+                assert!(
+                    text(out).contains(&format!(
+                        "blocked: steal-credentials@1.0.0 postinstall: opened {decoy}"
+                    )),
+                    "{}: opening {decoy} was not reported:\n{}",
+                    case.label(),
+                    text(out)
+                );
+            }
             let project = case.project.to_string_lossy().into_owned();
             assert!(
                 !loot.contains(&format!("READ {project}/.env")),

@@ -278,8 +278,6 @@ fn init_main(
     if let Err(e) = mounts::build_root(&plan.mounts, policy) {
         return e;
     }
-    // Armed once the home files are written: from here on, only what runs in here opens them.
-    let tripwires = watch_tripwires(policy);
     let mut prepared = std::borrow::Cow::Borrowed(prepared);
     let mut bridge = None;
     if policy.network != Network::Host {
@@ -353,20 +351,8 @@ fn init_main(
                 {
                 }
             }
-            let mut bytes = [0u8; 8];
-            bytes[..4].copy_from_slice(&code.to_le_bytes());
-            bytes[4..].copy_from_slice(&tripwires.as_ref().map_or(0, |w| w.opened()).to_le_bytes());
             // A short write only loses the early report: the caller then waits for our exit.
-            report(status_fd, &bytes);
-            // Our copies of the command's output pipes go before the exit, so the caller's reads
-            // end now: at exit the kernel releases files last-opened-first, and releasing the
-            // tripwires' inotify instance waits for fsnotify's mark reaper (an SRCU grace period,
-            // up to 20 ms), which would otherwise hold the pipes open that long.
-            // SAFETY: closing our own standard streams; nothing here writes to them again.
-            unsafe {
-                libc::close(1);
-                libc::close(2);
-            }
+            report(status_fd, &code.to_le_bytes());
             // SAFETY: leaving pid 1.
             unsafe { libc::_exit(code) };
         }
@@ -484,11 +470,23 @@ fn run_landlock(policy: &ResolvedPolicy, cmd: &Command) -> Result<Outcome, Error
             std::fs::create_dir_all(parent)
                 .map_err(|e| Error::Setup(format!("creating {}: {e}", parent.display())))?;
         }
-        std::fs::write(&target, content)
-            .map_err(|e| Error::Setup(format!("writing {}: {e}", target.display())))?;
+        match &policy.tripwire_dir {
+            // Nothing can be bound here: a link leads to the watched file, readable only.
+            Some(dir) if policy.tripwires.contains(path) => {
+                std::os::unix::fs::symlink(dir.join(path), &target)
+            }
+            _ => std::fs::write(&target, content),
+        }
+        .map_err(|e| Error::Setup(format!("writing {}: {e}", target.display())))?;
     }
-    let rules = mounts::degraded_rules(&policy, scratch.home(), scratch.tmp())
+    let mut rules = mounts::degraded_rules(&policy, scratch.home(), scratch.tmp())
         .map_err(|e| Error::Setup(format!("translating the policy for Landlock: {e}")))?;
+    if let Some(dir) = &policy.tripwire_dir {
+        rules.push(LandlockRule {
+            path: dir.clone(),
+            access: native::LandlockAccess::Read,
+        });
+    }
     let prepared = prepare(&policy, cmd)?;
     let deny_inet = policy.network != Network::Host;
     let mut filter = seccomp::rules(deny_inet);
@@ -608,13 +606,12 @@ fn finish(
     let timeout = policy.limits.timeout_secs.map(Duration::from_secs);
     if let Some(status) = status {
         match wait_report(status, timeout) {
-            Report::Code(code, tripped) => {
-                let blocked = crate::tripwire::tripped(&policy.tripwires, tripped);
+            Report::Code(code) => {
                 return Ok(Outcome {
                     code,
                     timed_out: false,
                     backend,
-                    blocked,
+                    blocked: Vec::new(),
                 });
             }
             Report::TimedOut => {
@@ -643,9 +640,8 @@ fn finish(
 
 /// What init's status pipe said.
 enum Report {
-    /// The command's exit code, and which tripwires were opened (a bit per
-    /// [`ResolvedPolicy::tripwires`] entry); everything in the sandbox is dead.
-    Code(i32, u32),
+    /// The command's exit code; everything in the sandbox is dead.
+    Code(i32),
     /// Nothing before the timeout.
     TimedOut,
     /// End of file without a code.
@@ -658,34 +654,11 @@ fn wait_report(status: OwnedFd, timeout: Option<Duration>) -> Report {
     if !readable_by(std::os::fd::AsRawFd::as_raw_fd(&status), deadline) {
         return Report::TimedOut;
     }
-    let mut report = [0u8; 8];
-    match std::fs::File::from(status).read_exact(&mut report) {
-        Ok(()) => {
-            let [c0, c1, c2, c3, t0, t1, t2, t3] = report;
-            Report::Code(
-                i32::from_le_bytes([c0, c1, c2, c3]),
-                u32::from_le_bytes([t0, t1, t2, t3]),
-            )
-        }
+    let mut code = [0u8; 4];
+    match std::fs::File::from(status).read_exact(&mut code) {
+        Ok(()) => Report::Code(i32::from_le_bytes(code)),
         Err(_) => Report::Gone,
     }
-}
-
-/// Init's own watch on the policy's tripwires (decoy files in the private home), once it has
-/// written them: any process of the sandbox that opens one, even without printing or sending
-/// what it read, leaves an event that init collects once the command has ended. The
-/// descriptor is close-on-exec, so the command never holds it. Not when the tripwires are
-/// bound in from a [slot](crate::tripwire::Slots), whose helper watches them instead.
-fn watch_tripwires(policy: &ResolvedPolicy) -> Option<crate::tripwire::Watch> {
-    if policy.tripwires.is_empty() || policy.tripwire_dir.is_some() {
-        return None;
-    }
-    let paths: Vec<_> = policy
-        .tripwires
-        .iter()
-        .map(|p| policy.home.join(p))
-        .collect();
-    crate::tripwire::Watch::new(paths.iter().map(|p| p.as_path())).ok()
 }
 
 /// Waits until `fd` is readable (or at its end); `false` once `deadline` has passed.

@@ -109,8 +109,32 @@ type Slot<'a> = Option<&'a sandboxpm_sandbox::tripwire::Slot>;
 type Slot<'a> = Option<&'a std::convert::Infallible>;
 const NO_SLOT: Slot<'static> = None;
 
-/// Runs `command` under `resolved`, its tripwires bound from `slot` and watched there when it
-/// has one, and reports on standard error what the sandbox blocked.
+/// A single tripwire slot for `policy`'s tripwires, if it has any (`None`, with a warning, when
+/// they cannot be watched).
+#[cfg(target_os = "linux")]
+fn own_slot(policy: &ResolvedPolicy) -> Option<sandboxpm_sandbox::tripwire::Slots> {
+    use sandboxpm_sandbox::tripwire::{Slots, SlotsSetup};
+    if policy.tripwires.is_empty() {
+        return None;
+    }
+    let files = policy
+        .tripwires
+        .iter()
+        .filter_map(|t| policy.home_files.iter().find(|(path, _)| path == t))
+        .cloned()
+        .collect();
+    let setup = SlotsSetup { files, slots: 1 };
+    Slots::create(&setup, &helper::request_dir())
+        .inspect_err(|e| {
+            eprintln!(
+                "sandboxpm: warning: decoy files cannot be watched ({e}); their opening is not reported"
+            )
+        })
+        .ok()
+}
+
+/// Runs `command` under `resolved`, its tripwires bound from `slot` (or a slot of its own) and
+/// watched there, and reports on standard error what the sandbox blocked.
 fn finish(
     resolved: &ResolvedPolicy,
     command: &Command,
@@ -120,6 +144,15 @@ fn finish(
 ) -> anyhow::Result<u8> {
     let program = &command.program;
     let mut warn = |w: &str| eprintln!("sandboxpm: warning: {w}");
+    // Without a slot of the zygote's, tripwires get one of their own, torn down (which waits
+    // for an SRCU grace period, up to 20 ms) when the command is done.
+    #[cfg(target_os = "linux")]
+    let own = match slot {
+        Some(_) => None,
+        None => own_slot(resolved),
+    };
+    #[cfg(target_os = "linux")]
+    let slot = slot.or_else(|| own.as_ref().and_then(|s| s.get(0, &resolved.tripwires)));
     #[cfg(target_os = "linux")]
     let slotted = slot.map(|slot| {
         // Whatever a previous holder left unread is not this command's doing.
