@@ -246,8 +246,11 @@ impl SandboxRunner {
                     .tripwires
                     .iter()
                     .eq(setup.files.iter().map(|(path, _)| path));
-            let slot = pool.lock().ok()?.pop().filter(|_| matches);
-            slot.map(|slot| SlotLease {
+            if !matches {
+                return None;
+            }
+            let slot = pool.lock().ok()?.pop()?;
+            Some(SlotLease {
                 pool: pool.clone(),
                 slot,
             })
@@ -489,4 +492,45 @@ fn read_tail<R: Read>(stream: Option<R>) -> (String, bool) {
         cut = true;
     }
     (String::from_utf8_lossy(&kept).into_owned(), cut)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tripwire_slots_go_one_per_request_and_come_back_with_the_lease() {
+        let mut runner = SandboxRunner::new(Path::new("/nonexistent"), Path::new("/tmp"));
+        runner.tripwire_slots(vec![(PathBuf::from(".ssh/id_rsa"), "key".into())]);
+        let total = runner.slots.as_ref().unwrap().0.slots;
+        let ctx = sandboxpm_sandbox::ResolveContext {
+            cwd: "/nonexistent".into(),
+            home: None,
+            passwd_home: None,
+            env: Default::default(),
+            glob_limit: 8,
+        };
+        let mut policy = sandboxpm_sandbox::resolve(&Default::default(), &ctx).unwrap();
+        policy.tripwires = vec![PathBuf::from(".ssh/id_rsa")];
+        let request = runner.request(&policy, "true");
+        let mut leases = Vec::new();
+        for _ in 0..total {
+            let (sent, lease) = runner.with_slot(&request);
+            assert_eq!(sent.tripwire_slot, lease.as_ref().map(|l| l.slot));
+            leases.push(lease.unwrap());
+        }
+        let mut held: Vec<usize> = leases.iter().map(|l| l.slot).collect();
+        held.sort_unstable();
+        assert_eq!(held, (0..total).collect::<Vec<_>>(), "each slot once");
+        // None left: the request goes without one (its helper makes its own).
+        assert_eq!(runner.with_slot(&request).0.tripwire_slot, None);
+        drop(leases.pop());
+        // Other tripwires never take a slot, and take none away.
+        let mut other = request.clone();
+        other.policy.tripwires = vec![PathBuf::from(".aws/credentials")];
+        assert_eq!(runner.with_slot(&other).0.tripwire_slot, None);
+        let (sent, lease) = runner.with_slot(&request);
+        assert!(sent.tripwire_slot.is_some() && lease.is_some());
+    }
 }
