@@ -492,6 +492,9 @@ struct Attack<'a> {
     others: &'a [&'static str],
     /// Tools installed in the home are on `PATH` (see [`Case::with_tools`]).
     tools: bool,
+    /// It opens the sandbox's decoy credentials, so their opening is reported; for any other
+    /// attack such a report would be a false alarm.
+    opens_decoys: bool,
     /// The packages, built for the run (scripts may name its paths).
     packages: &'a dyn Fn(&Case) -> Vec<BuiltPackage>,
     /// How long to wait after the install before looking (for late writes).
@@ -578,6 +581,12 @@ fn attack_in(attack: &Attack<'_>, backend: &'static str, identity: &Identity) {
         "{context}: the attacker's script did not run:\n{t}"
     );
     std::thread::sleep(attack.settle);
+    if !attack.opens_decoys {
+        assert!(
+            !t.contains(": opened ~/"),
+            "{context}: a decoy's opening was reported, but this attack opens none:\n{t}"
+        );
+    }
 
     for secret in case.secrets.all() {
         assert!(
@@ -701,6 +710,7 @@ sh('cat /proc/self/root@FAKE_HOME@/.ssh/id_rsa /proc/1/root@PROJECT@/.env 2>&1')
 "#;
     attack(Attack {
         name: "steal-credentials",
+        opens_decoys: true,
         others: &[],
         tools: false,
         packages: &|case| vec![js_attacker(case, body).build().unwrap()],
@@ -754,6 +764,7 @@ sh('ls -la "$(dirname "$(dirname "$npm_node_execpath")")"/etc 2>&1; npm config g
 "#;
     attack(Attack {
         name: "steal-global-npmrc",
+        opens_decoys: false,
         others: &[],
         tools: true,
         packages: &|case| vec![js_attacker(case, body).build().unwrap()],
@@ -784,6 +795,7 @@ sh('ls -la @FAKE_HOME@/.cargo 2>&1; cargo 2>&1');
 "#;
     attack(Attack {
         name: "steal-tool-credentials",
+        opens_decoys: false,
         others: &[],
         tools: true,
         packages: &|case| vec![js_attacker(case, body).build().unwrap()],
@@ -814,6 +826,7 @@ echo BUILT | tr -d '\n' > built.txt
 "#;
     attack(Attack {
         name: "dump-env",
+        opens_decoys: false,
         others: &[],
         tools: false,
         packages: &|case| {
@@ -942,6 +955,7 @@ function udp(host, port) {{
     // This body is complete JavaScript: it ends with its own copy of JS_END after the awaits.
     attack(Attack {
         name: "exfiltrate",
+        opens_decoys: false,
         others: &[],
         tools: false,
         packages: &|case| {
@@ -1015,6 +1029,7 @@ echo BUILT | tr -d '\n' > built.txt
 "#;
     attack(Attack {
         name: "persist",
+        opens_decoys: false,
         others: &[],
         tools: false,
         packages: &|case| {
@@ -1074,6 +1089,7 @@ echo BUILT | tr -d '\n' > built.txt
 "#;
     attack(Attack {
         name: "tamper",
+        opens_decoys: false,
         others: &["other"],
         tools: false,
         packages: &|case| {
@@ -1149,6 +1165,7 @@ echo BUILT | tr -d '\n' > built.txt
 "#;
     attack(Attack {
         name: "metadata",
+        opens_decoys: false,
         others: &["other"],
         tools: false,
         packages: &|case| {
@@ -1226,6 +1243,7 @@ write(process.env.npm_package_json, '\n');
 "#;
     attack(Attack {
         name: "edit-manifest",
+        opens_decoys: false,
         others: &[],
         tools: false,
         packages: &|case| vec![js_attacker(case, body).build().unwrap()],
@@ -1279,6 +1297,7 @@ echo BUILT | tr -d '\n' > built.txt
     );
     attack(Attack {
         name: "daemonize",
+        opens_decoys: false,
         others: &[],
         tools: false,
         packages: &|case| {
@@ -1386,6 +1405,8 @@ fn gyp_attack(name: &'static str, explicit: bool) {
     }
     attack(Attack {
         name,
+        // The expansion reads `~/.aws/credentials`.
+        opens_decoys: true,
         others: &[],
         tools: false,
         packages: &|case| vec![gyp_package(case, explicit)],
