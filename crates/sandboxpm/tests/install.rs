@@ -452,9 +452,15 @@ fs.writeFileSync('built.txt', 'BUILT'); fs.writeFileSync('loot.txt', loot)\"";
 }
 
 fn install_with_home(p: &Project, registry: &str, home: &Path) -> Output {
+    install_with_env(p, registry, home, &[])
+}
+
+/// [`install_with_home`] with more environment variables.
+fn install_with_env(p: &Project, registry: &str, home: &Path, env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sandboxpm"))
         .arg("install")
         .current_dir(&p.root)
+        .envs(env.iter().copied())
         .env("SANDBOXPM_HOME", &p.home)
         .env("HOME", home)
         .env("npm_config_registry", registry)
@@ -583,8 +589,9 @@ fn a_script_reading_decoy_credentials_is_reported_as_a_block() {
     }
 }
 
-/// Opening a decoy is a block even when nothing of it is printed or sent (native backend:
-/// init watches the files); `~/.npmrc` is not watched, since npm itself reads it.
+/// Opening a decoy is a block even when nothing of it is printed or sent (the helper watches the
+/// files, in a slot of the zygote's or one of its own); `~/.npmrc` is not watched, since npm
+/// itself reads it.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_script_silently_opening_decoy_credentials_is_reported_as_a_block() {
@@ -614,18 +621,12 @@ fn a_script_silently_opening_decoy_credentials_is_reported_as_a_block() {
     // In a slot of the zygote's (the default), then in a slot of each helper's own.
     for zygote in ["1", "0"] {
         let install = |p: &Project| {
-            Command::new(env!("CARGO_BIN_EXE_sandboxpm"))
-                .arg("install")
-                .current_dir(&p.root)
-                .env("SANDBOXPM_HOME", &p.home)
-                .env("SANDBOXPM_ZYGOTE", zygote)
-                .env("HOME", home.path())
-                .env("npm_config_registry", registry.url())
-                .env("npm_config_userconfig", p.home.join("no-user-npmrc"))
-                .env("CI", "true")
-                .stdin(std::process::Stdio::null())
-                .output()
-                .unwrap()
+            install_with_env(
+                p,
+                &registry.url(),
+                home.path(),
+                &[("SANDBOXPM_ZYGOTE", zygote)],
+            )
         };
         // The control: listing the home opens no decoy, and the install passes.
         let p = Project::new(r#"{"name":"app","dependencies":{"clean":"1.0.0"}}"#);

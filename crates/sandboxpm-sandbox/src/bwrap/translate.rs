@@ -205,28 +205,8 @@ pub fn translate(
                 out.file(path, "0644", FileData::Inline(content.clone()))
             }
             // Like a home file, only inside a private tmpfs.
-            MountOp::Tripwire { path, source } => {
-                if out.region(path) == Region::Private {
-                    out.push([
-                        "--ro-bind".into(),
-                        source.as_os_str().to_owned(),
-                        path.as_os_str().to_owned(),
-                    ]);
-                } else {
-                    out.skipped.push(path.clone());
-                }
-            }
-            MountOp::Symlink { path, target } => {
-                if out.region(path) == Region::Private {
-                    out.push([
-                        "--symlink".into(),
-                        target.as_os_str().to_owned(),
-                        path.as_os_str().to_owned(),
-                    ]);
-                } else {
-                    out.skipped.push(path.clone());
-                }
-            }
+            MountOp::Tripwire { path, source } => out.private(path, "--ro-bind", source),
+            MountOp::Symlink { path, target } => out.private(path, "--symlink", target),
             _ => {}
         }
     }
@@ -415,6 +395,19 @@ impl Emitter<'_> {
             path.as_os_str().to_owned(),
         ]);
         self.mounted(path, Region::Host);
+    }
+
+    /// `flag from path`, only ever inside a private tmpfs (else `path` is skipped).
+    fn private(&mut self, path: &Path, flag: &str, from: &Path) {
+        if self.region(path) != Region::Private {
+            self.skipped.push(path.to_path_buf());
+            return;
+        }
+        self.push([
+            flag.into(),
+            from.as_os_str().to_owned(),
+            path.as_os_str().to_owned(),
+        ]);
     }
 
     /// A file with `data`, only ever inside a private tmpfs (`--file` would truncate a host file).

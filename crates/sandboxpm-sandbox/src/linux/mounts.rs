@@ -133,6 +133,22 @@ fn bind(source: &Path, target: &Path) -> io::Result<()> {
     )
 }
 
+/// Binds the file `source` onto `target`, read-only, without set-uid or devices.
+fn bind_file_read_only(source: &Path, target: &Path) -> io::Result<()> {
+    bind(source, target)?;
+    sys::mount_setattr(
+        target,
+        false,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+    )
+}
+
+/// Whether `path` lies in the private home, not under a grant bound there from the host: home
+/// files and tripwires go only there, never onto the host.
+fn in_private_home(path: &Path, policy: &ResolvedPolicy) -> bool {
+    path.starts_with(&policy.home) && !policy.grants.iter().any(|g| path.starts_with(&g.path))
+}
+
 /// Builds the root and pivots into it. Errors name the step and the path.
 pub fn build_root(ops: &[MountOp], policy: &ResolvedPolicy) -> Result<(), String> {
     let step = |what: &str, path: &Path, e: io::Error| format!("{what} {}: {e}", path.display());
@@ -227,14 +243,8 @@ pub fn build_root(ops: &[MountOp], policy: &ResolvedPolicy) -> Result<(), String
                 }
             }
             MountOp::HideFile { path } => {
-                let target = inside(path);
-                bind(&empty_file, &target).map_err(|e| step("hiding", path, e))?;
-                sys::mount_setattr(
-                    &target,
-                    false,
-                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-                )
-                .map_err(|e| step("hiding", path, e))?;
+                bind_file_read_only(&empty_file, &inside(path))
+                    .map_err(|e| step("hiding", path, e))?;
             }
             MountOp::HideDir { path } => {
                 let target = inside(path);
@@ -268,10 +278,7 @@ pub fn build_root(ops: &[MountOp], policy: &ResolvedPolicy) -> Result<(), String
             }
             MountOp::HomeFile { path, content } => {
                 let target = inside(path);
-                // Only inside the private home, never through a bind onto the host.
-                let in_home = path.starts_with(&policy.home)
-                    && !policy.grants.iter().any(|g| path.starts_with(&g.path));
-                if in_home {
+                if in_private_home(path, policy) {
                     if let Some(parent) = target.parent() {
                         mkdirs(parent).map_err(|e| step("creating", path, e))?;
                     }
@@ -280,21 +287,12 @@ pub fn build_root(ops: &[MountOp], policy: &ResolvedPolicy) -> Result<(), String
             }
             MountOp::Tripwire { path, source } => {
                 let target = inside(path);
-                // As a home file: only inside the private home, never onto the host.
-                let in_home = path.starts_with(&policy.home)
-                    && !policy.grants.iter().any(|g| path.starts_with(&g.path));
-                if in_home {
+                if in_private_home(path, policy) {
                     touch(&target).map_err(|e| step("creating", path, e))?;
                     let source = sources
                         .proc_path(source)
                         .map_err(|e| step("binding", path, e))?;
-                    bind(&source, &target).map_err(|e| step("binding", path, e))?;
-                    sys::mount_setattr(
-                        &target,
-                        false,
-                        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-                    )
-                    .map_err(|e| step("restricting", path, e))?;
+                    bind_file_read_only(&source, &target).map_err(|e| step("binding", path, e))?;
                 }
             }
             MountOp::ReadOnlyRoot => {}
