@@ -136,16 +136,37 @@ pub fn identities() -> Vec<Identity> {
     out
 }
 
-/// The binary, copied once to a world-readable place so that every identity can run it.
+/// The binary, linked (or copied) once to a world-readable place so that every identity can
+/// run it. One place per build of the binary, shared by every test process: nextest runs each
+/// test in a process of its own, and a copy per process filled the disk (160 MB each).
 pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("sandboxpm-test-bin-{}", std::process::id()));
+        let source = Path::new(env!("CARGO_BIN_EXE_sandboxpm"));
+        let meta = std::fs::metadata(source).unwrap();
+        let built = meta
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("sandboxpm-test-bin-{built:x}-{:x}", meta.len()));
+        let dest = dir.join("sandboxpm");
+        if dest.is_file() {
+            return dest;
+        }
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let dest = dir.join("sandboxpm");
-        std::fs::copy(env!("CARGO_BIN_EXE_sandboxpm"), &dest).unwrap();
-        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Made under a name of our own, then renamed: a concurrent test process never sees it
+        // half-written.
+        let partial = dir.join(format!("sandboxpm.{}", std::process::id()));
+        let _ = std::fs::remove_file(&partial);
+        if std::fs::hard_link(source, &partial).is_err() {
+            std::fs::copy(source, &partial).unwrap();
+        }
+        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::rename(&partial, &dest).unwrap();
         dest
     })
 }
