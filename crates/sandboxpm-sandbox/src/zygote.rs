@@ -227,6 +227,13 @@ pub fn serve(
     // which waits for its own children.
     // SAFETY: setting a signal disposition; no handler runs.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    // Ctrl-C (or a closed terminal) signals the whole process group, and the caller ends on it;
+    // we end when its socket closes, having removed the tripwire slots. Children take the
+    // default back.
+    for signal in HANDED_BACK {
+        // SAFETY: as above.
+        unsafe { libc::signal(signal, libc::SIG_IGN) };
+    }
     // SAFETY: fd 0 is the socket we were started with; it lives as long as this process.
     let socket = unsafe { BorrowedFd::borrow_raw(0) };
     let mut slots: Option<Slots> = None;
@@ -291,6 +298,9 @@ pub fn serve(
     }
 }
 
+/// Signals the zygote ignores and its children do not.
+const HANDED_BACK: [libc::c_int; 2] = [libc::SIGINT, libc::SIGHUP];
+
 /// The callback of [`serve`].
 type Run<'a> = &'a dyn Fn(io::Result<Request>, Option<Gate>, Option<&Slot>) -> u8;
 
@@ -303,8 +313,10 @@ fn child(
     slots: Option<&Slots>,
     run: Run<'_>,
 ) -> u8 {
-    // SAFETY: restoring the default disposition.
-    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+    for signal in [libc::SIGCHLD].iter().chain(&HANDED_BACK) {
+        // SAFETY: restoring the default disposition.
+        unsafe { libc::signal(*signal, libc::SIG_DFL) };
+    }
     let swapped = (|| -> io::Result<()> {
         let null = File::open("/dev/null")?;
         dup2(null.as_raw_fd(), 0)?;
