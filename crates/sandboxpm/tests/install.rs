@@ -684,6 +684,77 @@ fn a_script_silently_opening_decoy_credentials_is_reported_as_a_block() {
     }
 }
 
+/// Ctrl-C in the middle of a script: the terminal signals the whole process group, the script
+/// and its sandbox end, and the zygote, which outlives the installer only to clean up, still
+/// removes its tripwire slots.
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_during_a_script_leaves_no_tripwire_slots_behind() {
+    use std::os::unix::process::CommandExt;
+    let registry = FixtureRegistry::start().unwrap();
+    // It records where its decoys are bound from (the slot's directory, below /dev/shm or the
+    // temporary directory), then waits to be interrupted.
+    let pkg = PackageBuilder::new("waits", "1.0.0")
+        .script(
+            "postinstall",
+            "grep -o 'sandboxpm-tripwires-[^/]*' /proc/self/mountinfo | head -1 > slot.txt; \
+             sleep 60",
+        )
+        .file("index.js", "")
+        .build()
+        .unwrap();
+    registry.add(&pkg);
+    let p = Project::new(r#"{"name":"app","dependencies":{"waits":"1.0.0"}}"#);
+    std::fs::write(p.root.join(".sandboxpmrc"), r#"{"whitelist": ["waits"]}"#).unwrap();
+    let home = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxpm"))
+        .arg("install")
+        .current_dir(&p.root)
+        .env("SANDBOXPM_HOME", &p.home)
+        .env("HOME", home.path())
+        .env("npm_config_registry", registry.url())
+        .env("npm_config_userconfig", p.home.join("no-user-npmrc"))
+        .env("CI", "true")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let record = p
+        .root
+        .join("node_modules/.sandboxpm/waits@1.0.0/node_modules/waits/slot.txt");
+    let started = std::time::Instant::now();
+    let slot = loop {
+        if let Ok(slot) = std::fs::read_to_string(&record)
+            && slot.ends_with('\n')
+        {
+            break slot.trim().to_string();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the script never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(slot.starts_with("sandboxpm-tripwires-"), "{slot:?}");
+    let dir = [Path::new("/dev/shm"), &std::env::temp_dir()]
+        .iter()
+        .map(|parent| parent.join(&slot))
+        .find(|dir| dir.is_dir())
+        .expect("the slot's directory exists while the script runs");
+    let pgid = i32::try_from(child.id()).unwrap();
+    // SAFETY: signalling the process group we started.
+    assert_eq!(unsafe { libc::kill(-pgid, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let gone = std::time::Instant::now();
+    while dir.exists() && gone.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!dir.exists(), "{} was left behind", dir.display());
+}
+
 #[test]
 fn an_unchanged_install_takes_the_shortcut_and_any_change_undoes_it() {
     let registry = registry_with_basics();
