@@ -188,6 +188,11 @@ impl Container<'_> {
 
     fn run(&self, timeout: Option<Duration>) -> Result<Outcome, Error> {
         let client = self.client;
+        // Ctrl-C reaches sandboxpm, not the container (it is not in our process group): the
+        // container is killed on the way out instead of being left to run. Caught from before
+        // the start: a signal that came while the start request was answered used to end
+        // sandboxpm with the container already running. (The client's reads retry on EINTR.)
+        let _signals = SignalGuard::install();
         // Attach before start, so that no output is lost; register the wait before start, so
         // that a command that exits at once is not missed (the daemon answers the head of the
         // wait request once the waiter exists).
@@ -201,9 +206,6 @@ impl Container<'_> {
             return Err(start_error(err));
         }
 
-        // Ctrl-C reaches sandboxpm, not the container (it is not in our process group): the
-        // container is killed on the way out instead of being left to run.
-        let _signals = SignalGuard::install();
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut timed_out = false;
         let mut interrupted = 0;
