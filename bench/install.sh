@@ -3,6 +3,14 @@
 #
 #   bench/install.sh                       # alotta-files (../shared/fixtures) and bench/fixtures/app
 #   RUNS=5 FIXTURES=app bench/install.sh   # one fixture, more runs
+#   BENCH_FS=ext4-journal bench/install.sh # projects and caches on a fresh journaled ext4 (root)
+#
+# BENCH_FS=ext4-journal puts every project and cache on an ext4 with a journal, the default of
+# mkfs.ext4, in a loop-mounted image under bench/.work. Some machines (this one's CI VM) run a
+# journal-less ext4, where each new inode skips every inode freed in the last one to six minutes
+# and each skip reads the inode table: right after a scenario's `rm -rf` of a cache or of
+# node_modules, creating files gets slower for every tool, and more for those that create more
+# directories and symlinks. The results go to a section of their own.
 #
 # Scenarios (as in pnpm's benchmark): clean (no cache, no lockfile, no node_modules), cache+lock
 # (no node_modules), cache only, lockfile only, up to date. Scripts are not run by any tool, so
@@ -24,6 +32,27 @@ command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null
 [ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null
 # RSS lines are appended; the last one per (fixture, tool, scenario) is shown.
 cargo build --release -q --manifest-path "$repo/Cargo.toml"
+results="$here/results"
+fs=${BENCH_FS:-}
+case "$fs" in
+  "") ;;
+  ext4-journal)
+    image="$work/ext4-journal.img"
+    mnt="$work/ext4-journal"
+    mkdir -p "$mnt"
+    mountpoint -q "$mnt" && umount "$mnt"
+    rm -f "$image"
+    truncate -s 64G "$image"
+    mkfs.ext4 -q -F "$image"
+    mount -o loop "$image" "$mnt"
+    trap 'cd "$here"; umount "$mnt" 2>/dev/null; rm -f "$image"' EXIT
+    results="$here/results/ext4-journal"
+    ;;
+  *) echo "BENCH_FS: unknown file system '$fs' (ext4-journal)" >&2; exit 2 ;;
+esac
+mkdir -p "$results"
+# Projects, caches and the lockfiles kept aside live here (the tools stay in $tools).
+data=${mnt:-$work}
 export PATH="$tools/node_modules/.bin:$PATH"
 sandboxpm="$repo/target/release/sandboxpm"
 
@@ -34,9 +63,9 @@ fixture_dir() {
   esac
 }
 
-# tool -> install command, lockfile name, cache directory (inside $work/cache/<tool>).
+# tool -> install command, lockfile name, cache directory (inside $data/cache/<tool>).
 cmd_of() {
-  local c="$work/cache/$1"
+  local c="$data/cache/$1"
   case "$1" in
     npm) echo "npm install --legacy-peer-deps --ignore-scripts --no-audit --no-fund --cache $c" ;;
     pnpm) echo "pnpm install --ignore-scripts --store-dir $c/store --cache-dir $c/cache --config.strict-peer-dependencies=false" ;;
@@ -51,41 +80,41 @@ lock_of() {
 }
 
 peak_rss_kb() { # one extra run under GNU time, in the prepared state
-  /usr/bin/time -f '%M' -o "$work/rss" sh -c "$1" >/dev/null 2>&1 || true
-  cat "$work/rss" 2>/dev/null | tail -1
+  /usr/bin/time -f '%M' -o "$data/rss" sh -c "$1" >/dev/null 2>&1 || true
+  cat "$data/rss" 2>/dev/null | tail -1
 }
 
 for fixture in ${FIXTURES:-alotta-files app}; do
   src=$(fixture_dir "$fixture")
   for tool in ${TOOLS:-sandboxpm npm pnpm bun}; do
-    proj="$work/proj/$fixture-$tool"
-    rm -rf "$proj" "$work/cache/$tool"; mkdir -p "$proj"
+    proj="$data/proj/$fixture-$tool"
+    rm -rf "$proj" "$data/cache/$tool"; mkdir -p "$proj"
     cp "$src/package.json" "$proj/"
-    cmd=$(cmd_of "$tool"); lock=$(lock_of "$tool"); cache="$work/cache/$tool"
+    cmd=$(cmd_of "$tool"); lock=$(lock_of "$tool"); cache="$data/cache/$tool"
     cd "$proj"
     # Produce a lockfile and a warm cache once; kept aside for the scenarios that need them.
     sh -c "$cmd" >/dev/null 2>&1
-    cp "$lock" "$work/$fixture-$tool.lock" 2>/dev/null || cp bun.lockb "$work/$fixture-$tool.lock" 2>/dev/null || true
+    cp "$lock" "$data/$fixture-$tool.lock" 2>/dev/null || cp bun.lockb "$data/$fixture-$tool.lock" 2>/dev/null || true
     [ -f bun.lockb ] && lock=bun.lockb
     declare -A prep=(
       [clean]="rm -rf node_modules $lock $cache"
-      [cache+lock]="rm -rf node_modules; cp $work/$fixture-$tool.lock $lock"
+      [cache+lock]="rm -rf node_modules; cp $data/$fixture-$tool.lock $lock"
       [cache-only]="rm -rf node_modules $lock"
-      [lock-only]="rm -rf node_modules $cache; cp $work/$fixture-$tool.lock $lock"
+      [lock-only]="rm -rf node_modules $cache; cp $data/$fixture-$tool.lock $lock"
       [up-to-date]="true"
     )
     # The order matters: each scenario's runs end in the state the next one starts from (a
     # clean run leaves a warm cache; lock-only leaves node_modules for up-to-date).
     for scenario in clean cache+lock cache-only lock-only up-to-date; do
       hyperfine --runs "$runs" --warmup 0 --ignore-failure --prepare "${prep[$scenario]}" \
-        --export-json "$here/results/install-$fixture-$tool-$scenario.json" -n "$tool $scenario" "$cmd" >&2
+        --export-json "$results/install-$fixture-$tool-$scenario.json" -n "$tool $scenario" "$cmd" >&2
       sh -c "${prep[$scenario]}"
       rss=$(peak_rss_kb "$cmd")
       # Leave the full state (node_modules, lockfile, cache) for the next scenario.
-      [ -f "$lock" ] || cp "$work/$fixture-$tool.lock" "$lock" 2>/dev/null || true
-      echo "{\"fixture\":\"$fixture\",\"tool\":\"$tool\",\"scenario\":\"$scenario\",\"rss_kb\":${rss:-0}}" >> "$here/results/install-rss.jsonl"
+      [ -f "$lock" ] || cp "$data/$fixture-$tool.lock" "$lock" 2>/dev/null || true
+      echo "{\"fixture\":\"$fixture\",\"tool\":\"$tool\",\"scenario\":\"$scenario\",\"rss_kb\":${rss:-0}}" >> "$results/install-rss.jsonl"
     done
     cd "$here"
   done
 done
-python3 "$here/render.py" install "$here/results" "$here/RESULTS.md"
+python3 "$here/render.py" install "$results" "$here/RESULTS.md" $fs

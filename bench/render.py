@@ -80,7 +80,7 @@ def replace_section(path, title, body):
     open(path, "w").write(text)
 
 
-def install_section(results_dir):
+def install_section(results_dir, fs=None):
     import glob
     import os
     rows = {}
@@ -101,11 +101,17 @@ def install_section(results_dir):
             rss[(e["fixture"], e["scenario"], e["tool"])] = e["rss_kb"]
     tools = ["sandboxpm", "npm", "pnpm", "bun"]
     scenarios = ["clean", "cache+lock", "cache-only", "lock-only", "up-to-date"]
+    title = "## Install (`bench/install.sh`)"
+    where = ""
+    if fs == "ext4-journal":
+        title = "## Install on a journaled ext4 (`BENCH_FS=ext4-journal bench/install.sh`)"
+        where = ("Projects and caches on a fresh ext4 with a journal (mkfs.ext4's default), "
+                 "loop-mounted from an image on the same disk. ")
     lines = [
-        "## Install (`bench/install.sh`)",
+        title,
         "",
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} ({nproc()} cores), "
-        "all tools in one run, scripts not run by any tool. Median wall time (peak RSS); "
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} ({nproc()} cores). "
+        f"{where}All tools in one run, scripts not run by any tool. Median wall time (peak RSS); "
         "ratio = sandboxpm / peer (below 1 means sandboxpm is faster).",
         "",
     ]
@@ -177,8 +183,9 @@ def scripts_section(data):
 if __name__ == "__main__":
     kind, src, dest = sys.argv[1:4]
     if kind == "install":
-        body = install_section(src)
-        replace_section(dest, "Install", body)
+        fs = sys.argv[4] if len(sys.argv) > 4 else None
+        body = install_section(src, fs)
+        replace_section(dest, "Install on a journaled ext4" if fs == "ext4-journal" else "Install", body)
         print(body)
         sys.exit(0)
     data = json.load(open(src))
