@@ -20,21 +20,13 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// At most this many tripwires per policy.
-pub const MAX: usize = 32;
-
-/// What a tripwire's opening is reported as (one of [`crate::Outcome::blocked`]).
-pub fn blocked_message(path: &Path) -> String {
-    format!(
-        "opened ~/{} (decoy credentials planted in its private home)",
-        path.display()
-    )
-}
+use crate::resolve::ResolvedPolicy;
+use crate::{Error, Outcome};
 
 /// An inotify instance watching files for `IN_OPEN`.
 #[derive(Debug)]
@@ -45,7 +37,7 @@ struct Watch {
 }
 
 impl Watch {
-    /// Watches `files` (at most [`MAX`]); a file that cannot be watched is skipped.
+    /// Watches `files`; a file that cannot be watched is skipped.
     fn new<'a>(files: impl IntoIterator<Item = &'a Path>) -> io::Result<Watch> {
         // SAFETY: plain syscall; the descriptor is owned below.
         let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
@@ -56,7 +48,6 @@ impl Watch {
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let wds = files
             .into_iter()
-            .take(MAX)
             .map(|path| {
                 std::ffi::CString::new(path.as_os_str().as_bytes()).map_or(-1, |c| {
                     // SAFETY: valid descriptor and NUL-terminated path.
@@ -67,62 +58,70 @@ impl Watch {
         Ok(Watch { fd, wds })
     }
 
-    /// A bit per file (in the order given to [`Watch::new`]) opened since the last call.
-    fn opened(&self) -> u32 {
-        opened(self.fd.as_raw_fd(), &self.wds)
-    }
-}
-
-/// Reads every queued event of the (non-blocking) inotify instance `fd`: a bit per `wds` entry
-/// that saw an `IN_OPEN`.
-fn opened(fd: RawFd, wds: &[i32]) -> u32 {
-    let mut mask = 0u32;
-    let mut buf = [0u64; 512];
-    loop {
-        // SAFETY: reading into a live, suitably aligned buffer of the given size.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), std::mem::size_of_val(&buf)) };
-        let Ok(n) = usize::try_from(n) else { break };
-        if n == 0 {
-            break;
-        }
-        let bytes = buf.as_ptr().cast::<u8>();
-        let header = std::mem::size_of::<libc::inotify_event>();
-        let mut at = 0;
-        while at + header <= n {
-            // SAFETY: the kernel wrote whole events; `at` is the start of one, inside `n`.
-            let event =
-                unsafe { std::ptr::read_unaligned(bytes.add(at).cast::<libc::inotify_event>()) };
-            if event.mask & libc::IN_OPEN != 0
-                && let Some(i) = wds.iter().position(|wd| *wd == event.wd)
-            {
-                mask |= 1 << i;
+    /// Per file (in the order given to [`Watch::new`]), whether it was opened since the last
+    /// call: reads every queued event of the (non-blocking) instance.
+    fn opened(&self) -> Vec<bool> {
+        let mut opened = vec![false; self.wds.len()];
+        let mut buf = [0u64; 512];
+        loop {
+            // SAFETY: reading into a live, suitably aligned buffer of the given size.
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    std::mem::size_of_val(&buf),
+                )
+            };
+            let Ok(n) = usize::try_from(n) else { break };
+            if n == 0 {
+                break;
             }
-            at += header + event.len as usize;
+            let bytes = buf.as_ptr().cast::<u8>();
+            let header = std::mem::size_of::<libc::inotify_event>();
+            let mut at = 0;
+            while at + header <= n {
+                // SAFETY: the kernel wrote whole events; `at` is the start of one, inside `n`.
+                let event = unsafe {
+                    std::ptr::read_unaligned(bytes.add(at).cast::<libc::inotify_event>())
+                };
+                if event.mask & libc::IN_OPEN != 0
+                    && let Some(i) = self.wds.iter().position(|wd| *wd == event.wd)
+                {
+                    opened[i] = true;
+                }
+                at += header + event.len as usize;
+            }
         }
+        opened
     }
-    mask
-}
-
-/// The [`blocked_message`]s of the `tripwires` (paths relative to the home) whose bit is set in
-/// `mask`.
-fn tripped(tripwires: &[PathBuf], mask: u32) -> Vec<String> {
-    tripwires
-        .iter()
-        .take(MAX)
-        .enumerate()
-        .filter(|(i, _)| mask & (1 << i) != 0)
-        .map(|(_, path)| blocked_message(path))
-        .collect()
 }
 
 /// What a zygote is told to prepare: the tripwire files (paths relative to the home, and
 /// content) and how many sandboxes may hold a slot at once.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SlotsSetup {
-    /// The files, as `(path relative to the home, content)`.
+    /// The files, as `(path relative to the home, content)`, in the order of the tripwires.
     pub files: Vec<(PathBuf, String)>,
     /// How many slots.
     pub slots: usize,
+}
+
+impl SlotsSetup {
+    /// `slots` slots for `tripwires` (paths relative to the home), their content taken from
+    /// `home_files`; a tripwire with no home file has nothing to watch and is left out.
+    pub fn new(home_files: &[(PathBuf, String)], tripwires: &[PathBuf], slots: usize) -> Self {
+        let files = tripwires
+            .iter()
+            .filter_map(|t| home_files.iter().find(|(path, _)| path == t))
+            .cloned()
+            .collect();
+        SlotsSetup { files, slots }
+    }
+
+    /// Whether these slots watch exactly `tripwires`, so that what they saw means those paths.
+    pub fn serves(&self, tripwires: &[PathBuf]) -> bool {
+        !tripwires.is_empty() && tripwires.iter().eq(self.files.iter().map(|(path, _)| path))
+    }
 }
 
 /// Per slot, a private copy of the tripwire files and an instance watching them.
@@ -131,7 +130,7 @@ pub struct Slots {
     /// The private directory holding `<slot>/<path>` for every slot.
     root: PathBuf,
     slots: Vec<Slot>,
-    files: Vec<PathBuf>,
+    setup: SlotsSetup,
 }
 
 /// One slot: see [`Slots`].
@@ -148,10 +147,20 @@ impl Slot {
         let _ = self.watch.opened();
     }
 
-    /// What was opened since the last call, as [`blocked_message`]s of `tripwires` (those the
-    /// slot was made with, see [`Slots::get`]).
+    /// What was opened since the last call, as blocks (see [`crate::Outcome::blocked`]) of
+    /// `tripwires` (those the slot was made with, see [`Slots::get`]).
     pub fn blocked(&self, tripwires: &[PathBuf]) -> Vec<String> {
-        tripped(tripwires, self.watch.opened())
+        tripwires
+            .iter()
+            .zip(self.watch.opened())
+            .filter(|(_, opened)| *opened)
+            .map(|(path, _)| {
+                format!(
+                    "opened ~/{} (decoy credentials planted in its private home)",
+                    path.display()
+                )
+            })
+            .collect()
     }
 }
 
@@ -163,7 +172,7 @@ impl Slots {
         let mut slots = Slots {
             root,
             slots: Vec::new(),
-            files: setup.files.iter().map(|(path, _)| path.clone()).collect(),
+            setup: setup.clone(),
         };
         for k in 0..setup.slots {
             let dir = slots.root.join(k.to_string());
@@ -179,13 +188,9 @@ impl Slots {
         Ok(slots)
     }
 
-    /// Slot `k`, if it exists and was made with exactly `tripwires` (so that its bits mean the
-    /// policy's paths).
+    /// Slot `k`, if it exists and watches exactly `tripwires`.
     pub fn get(&self, k: usize, tripwires: &[PathBuf]) -> Option<&Slot> {
-        if tripwires.iter().take(MAX).ne(self.files.iter().take(MAX)) {
-            return None;
-        }
-        self.slots.get(k)
+        self.setup.serves(tripwires).then(|| self.slots.get(k))?
     }
 }
 
@@ -193,6 +198,41 @@ impl Drop for Slots {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
     }
+}
+
+/// Runs `run` with `policy`'s tripwires bound from `slot` and watched there, and adds what was
+/// opened to the outcome's blocks. Without a slot (no zygote), a policy with tripwires gets a
+/// one-off slot, whose teardown waits for fsnotify's reaper (up to 20 ms); one that cannot be
+/// made is said through `warn`, and the tripwires are then plain home files.
+pub fn run_watched(
+    policy: &mut ResolvedPolicy,
+    slot: Option<&Slot>,
+    warn: &mut dyn FnMut(&str),
+    run: impl FnOnce(&ResolvedPolicy, &mut dyn FnMut(&str)) -> Result<Outcome, Error>,
+) -> Result<Outcome, Error> {
+    let own = match slot {
+        Some(_) => None,
+        None if policy.tripwires.is_empty() => None,
+        None => {
+            let setup = SlotsSetup::new(&policy.home_files, &policy.tripwires, 1);
+            Slots::create(&setup, &crate::helper::request_dir())
+                .inspect_err(|e| {
+                    warn(&format!(
+                        "decoy files cannot be watched ({e}); their opening is not reported"
+                    ))
+                })
+                .ok()
+        }
+    };
+    let Some(slot) = slot.or_else(|| own.as_ref()?.get(0, &policy.tripwires)) else {
+        return run(policy, warn);
+    };
+    // Whatever a previous holder left unread is not this command's doing.
+    slot.clear();
+    policy.tripwire_dir = Some(slot.dir.clone());
+    let mut outcome = run(policy, warn)?;
+    outcome.blocked.extend(slot.blocked(&policy.tripwires));
+    Ok(outcome)
 }
 
 /// A new directory only we can enter, under `parent`.
@@ -264,7 +304,7 @@ mod tests {
         );
         assert_eq!(
             a.blocked(&tripwires),
-            vec![blocked_message(Path::new(".aws/credentials"))]
+            vec!["opened ~/.aws/credentials (decoy credentials planted in its private home)"]
         );
         assert!(a.blocked(&tripwires).is_empty(), "read once, reported once");
         assert!(b.blocked(&tripwires).is_empty(), "another slot saw nothing");

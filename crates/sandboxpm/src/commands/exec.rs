@@ -56,16 +56,16 @@ pub fn exec(args: ExecArgs) -> anyhow::Result<u8> {
         let (backend, why) = select_backend(requested);
         eprintln!("sandboxpm: sandbox backend: {} ({why})", backend.name());
     }
-    finish(&resolved, &command, requested, None, NO_SLOT)
+    finish(&mut resolved, &command, requested, None, NO_SLOT)
 }
 
 /// `sandboxpm sandbox-helper --request FILE`: the single-threaded re-execution used by
 /// multi-threaded callers. Exit codes are those of `exec`.
 pub fn helper(request: &Path) -> anyhow::Result<u8> {
-    let request = helper::read_request(request)
+    let mut request = helper::read_request(request)
         .with_context(|| format!("reading the sandbox request {}", request.display()))?;
     finish(
-        &request.policy,
+        &mut request.policy,
         &request.command,
         request.backend,
         None,
@@ -80,7 +80,7 @@ pub fn serve() -> anyhow::Result<u8> {
     sandboxpm_sandbox::zygote::serve(|request, gate, slot| {
         let ran = request
             .context("reading the sandbox request")
-            .and_then(|r| finish(&r.policy, &r.command, r.backend, gate, slot));
+            .and_then(|mut r| finish(&mut r.policy, &r.command, r.backend, gate, slot));
         match ran {
             Ok(code) => code,
             Err(err) => {
@@ -109,34 +109,10 @@ type Slot<'a> = Option<&'a sandboxpm_sandbox::tripwire::Slot>;
 type Slot<'a> = Option<&'a std::convert::Infallible>;
 const NO_SLOT: Slot<'static> = None;
 
-/// A single tripwire slot for `policy`'s tripwires, if it has any (`None`, with a warning, when
-/// they cannot be watched).
-#[cfg(target_os = "linux")]
-fn own_slot(policy: &ResolvedPolicy) -> Option<sandboxpm_sandbox::tripwire::Slots> {
-    use sandboxpm_sandbox::tripwire::{Slots, SlotsSetup};
-    if policy.tripwires.is_empty() {
-        return None;
-    }
-    let files = policy
-        .tripwires
-        .iter()
-        .filter_map(|t| policy.home_files.iter().find(|(path, _)| path == t))
-        .cloned()
-        .collect();
-    let setup = SlotsSetup { files, slots: 1 };
-    Slots::create(&setup, &helper::request_dir())
-        .inspect_err(|e| {
-            eprintln!(
-                "sandboxpm: warning: decoy files cannot be watched ({e}); their opening is not reported"
-            )
-        })
-        .ok()
-}
-
 /// Runs `command` under `resolved`, its tripwires bound from `slot` (or a slot of its own) and
 /// watched there, and reports on standard error what the sandbox blocked.
 fn finish(
-    resolved: &ResolvedPolicy,
+    resolved: &mut ResolvedPolicy,
     command: &Command,
     requested: Backend,
     gate: Option<sandboxpm_sandbox::Gate>,
@@ -144,34 +120,18 @@ fn finish(
 ) -> anyhow::Result<u8> {
     let program = &command.program;
     let mut warn = |w: &str| eprintln!("sandboxpm: warning: {w}");
-    // Without a slot of the zygote's, tripwires get one of their own, torn down (which waits
-    // for an SRCU grace period, up to 20 ms) when the command is done.
-    #[cfg(target_os = "linux")]
-    let own = match slot {
-        Some(_) => None,
-        None => own_slot(resolved),
+    let run = |policy: &ResolvedPolicy, warn: &mut dyn FnMut(&str)| {
+        sandboxpm_sandbox::run_gated(policy, command, requested, warn, gate)
     };
     #[cfg(target_os = "linux")]
-    let slot = slot.or_else(|| own.as_ref().and_then(|s| s.get(0, &resolved.tripwires)));
-    #[cfg(target_os = "linux")]
-    let slotted = slot.map(|slot| {
-        // Whatever a previous holder left unread is not this command's doing.
-        slot.clear();
-        let mut policy = resolved.clone();
-        policy.tripwire_dir = Some(slot.dir.clone());
-        (slot, policy)
-    });
-    #[cfg(target_os = "linux")]
-    let resolved = slotted.as_ref().map_or(resolved, |(_, policy)| policy);
+    let ran = sandboxpm_sandbox::tripwire::run_watched(resolved, slot, &mut warn, run);
     #[cfg(not(target_os = "linux"))]
-    let _ = slot;
-    let ran = sandboxpm_sandbox::run_gated(resolved, command, requested, &mut warn, gate);
+    let ran = {
+        let _ = slot;
+        run(resolved, &mut warn)
+    };
     match ran {
-        Ok(mut outcome) => {
-            #[cfg(target_os = "linux")]
-            if let Some((slot, policy)) = &slotted {
-                outcome.blocked.extend(slot.blocked(&policy.tripwires));
-            }
+        Ok(outcome) => {
             for blocked in &outcome.blocked {
                 eprintln!("sandboxpm: blocked: {blocked}");
             }
