@@ -179,22 +179,22 @@ impl SandboxRunner {
         }
     }
 
-    /// Has the zygote keep the tripwire files `files` (paths relative to the home, content)
-    /// watched in slots, one per sandbox alive at once (those running and those staged), so that
-    /// no sandbox sets up or tears down a watch of its own (see
+    /// Has the zygote keep the `tripwires` (paths relative to the home, their content from
+    /// `home_files`) watched in slots, one per sandbox alive at once (those running and those
+    /// staged), so that no sandbox sets up or tears down a watch of its own (see
     /// [`sandboxpm_sandbox::tripwire`]). Scripts whose policy has exactly these tripwires get a
-    /// slot while one is free; the others are watched by their sandbox's init. Call before
+    /// slot while one is free; the others get a one-off slot from their helper. Call before
     /// [`SandboxRunner::warm_up`].
-    pub fn tripwire_slots(&mut self, files: Vec<(PathBuf, String)>) {
+    pub fn tripwire_slots(&mut self, home_files: &[(PathBuf, String)], tripwires: &[PathBuf]) {
         #[cfg(target_os = "linux")]
         {
             let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
             let slots = 2 * workers + 1;
             let pool = std::sync::Arc::new(std::sync::Mutex::new((0..slots).rev().collect()));
-            self.slots = Some((SlotsSetup { files, slots }, pool));
+            self.slots = Some((SlotsSetup::new(home_files, tripwires, slots), pool));
         }
         #[cfg(not(target_os = "linux"))]
-        let _ = files;
+        let _ = (home_files, tripwires);
     }
 
     /// Starts the forking helper now rather than at the first script, so that its start-up
@@ -225,38 +225,33 @@ impl SandboxRunner {
     /// Runs `request` through the zygote; `None` when there is none or it has gone (the caller
     /// then re-executes the binary).
     #[cfg(target_os = "linux")]
-    fn through_zygote(&self, request: &Request) -> Option<Result<ScriptOutcome, ScriptsError>> {
+    fn through_zygote(&self, request: &mut Request) -> Option<Result<ScriptOutcome, ScriptsError>> {
         let zygote = self.zygote()?;
         let started = Instant::now();
-        let (request, lease) = self.with_slot(request);
-        let submitted = zygote.submit(&request).ok()?;
+        let lease = self.lease_slot(request);
+        let Ok(submitted) = zygote.submit(request) else {
+            // The re-executed helper has no slots.
+            request.tripwire_slot = None;
+            return None;
+        };
         let outcome = collect_submitted(submitted, started);
         drop(lease);
         Some(Ok(outcome))
     }
 
-    /// `request` with a free tripwire slot, if its tripwires are those of the slots.
+    /// A free tripwire slot for `request`, named in it, if its tripwires are those of the slots.
     #[cfg(target_os = "linux")]
-    fn with_slot(&self, request: &Request) -> (Request, Option<SlotLease>) {
-        let mut request = request.clone();
-        let lease = self.slots.as_ref().and_then(|(setup, pool)| {
-            let matches = !request.policy.tripwires.is_empty()
-                && request
-                    .policy
-                    .tripwires
-                    .iter()
-                    .eq(setup.files.iter().map(|(path, _)| path));
-            if !matches {
-                return None;
-            }
-            let slot = pool.lock().ok()?.pop()?;
-            Some(SlotLease {
-                pool: pool.clone(),
-                slot,
-            })
-        });
-        request.tripwire_slot = lease.as_ref().map(|l| l.slot);
-        (request, lease)
+    fn lease_slot(&self, request: &mut Request) -> Option<SlotLease> {
+        let (setup, pool) = self.slots.as_ref()?;
+        if !setup.serves(&request.policy.tripwires) {
+            return None;
+        }
+        let slot = pool.lock().ok()?.pop()?;
+        request.tripwire_slot = Some(slot);
+        Some(SlotLease {
+            pool: pool.clone(),
+            slot,
+        })
     }
 
     /// `sh -c script` under `policy`, for the helper.
@@ -326,7 +321,8 @@ impl ScriptExecutor for SandboxRunner {
     fn stage(&self, policy: &ResolvedPolicy, script: &str) -> Staged {
         #[cfg(target_os = "linux")]
         if let Some(zygote) = self.zygote() {
-            let (request, lease) = self.with_slot(&self.request(policy, script));
+            let mut request = self.request(policy, script);
+            let lease = self.lease_slot(&mut request);
             if let Ok(submitted) = zygote.submit_held(&request) {
                 return Staged::Held(Box::new(HeldInZygote(submitted, lease)));
             }
@@ -340,9 +336,10 @@ impl ScriptExecutor for SandboxRunner {
         policy: &ResolvedPolicy,
         script: &str,
     ) -> Result<ScriptOutcome, ScriptsError> {
-        let request = self.request(policy, script);
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+        let mut request = self.request(policy, script);
         #[cfg(target_os = "linux")]
-        if let Some(outcome) = self.through_zygote(&request) {
+        if let Some(outcome) = self.through_zygote(&mut request) {
             return outcome;
         }
         let mut cmd =
@@ -502,7 +499,8 @@ mod tests {
     #[test]
     fn tripwire_slots_go_one_per_request_and_come_back_with_the_lease() {
         let mut runner = SandboxRunner::new(Path::new("/nonexistent"), Path::new("/tmp"));
-        runner.tripwire_slots(vec![(PathBuf::from(".ssh/id_rsa"), "key".into())]);
+        let key = PathBuf::from(".ssh/id_rsa");
+        runner.tripwire_slots(&[(key.clone(), "key".into())], std::slice::from_ref(&key));
         let total = runner.slots.as_ref().unwrap().0.slots;
         let ctx = sandboxpm_sandbox::ResolveContext {
             cwd: "/nonexistent".into(),
@@ -512,11 +510,16 @@ mod tests {
             glob_limit: 8,
         };
         let mut policy = sandboxpm_sandbox::resolve(&Default::default(), &ctx).unwrap();
-        policy.tripwires = vec![PathBuf::from(".ssh/id_rsa")];
+        policy.tripwires = vec![key];
         let request = runner.request(&policy, "true");
+        let lease = |request: &Request| {
+            let mut sent = request.clone();
+            let lease = runner.lease_slot(&mut sent);
+            (sent, lease)
+        };
         let mut leases = Vec::new();
         for _ in 0..total {
-            let (sent, lease) = runner.with_slot(&request);
+            let (sent, lease) = lease(&request);
             assert_eq!(sent.tripwire_slot, lease.as_ref().map(|l| l.slot));
             leases.push(lease.unwrap());
         }
@@ -524,13 +527,13 @@ mod tests {
         held.sort_unstable();
         assert_eq!(held, (0..total).collect::<Vec<_>>(), "each slot once");
         // None left: the request goes without one (its helper makes its own).
-        assert_eq!(runner.with_slot(&request).0.tripwire_slot, None);
+        assert_eq!(lease(&request).0.tripwire_slot, None);
         drop(leases.pop());
         // Other tripwires never take a slot, and take none away.
         let mut other = request.clone();
         other.policy.tripwires = vec![PathBuf::from(".aws/credentials")];
-        assert_eq!(runner.with_slot(&other).0.tripwire_slot, None);
-        let (sent, lease) = runner.with_slot(&request);
+        assert_eq!(lease(&other).0.tripwire_slot, None);
+        let (sent, lease) = lease(&request);
         assert!(sent.tripwire_slot.is_some() && lease.is_some());
     }
 }

@@ -121,12 +121,9 @@ pub fn run_install_scripts(
     let mut runner = SandboxRunner::new(&exe, &sandboxpm_sandbox::helper::request_dir());
     runner.backend = helper_backend(config.sandboxpm.backend);
     // The tripwires (decoys whose opening is reported) are watched by the zygote, once.
-    let tripwires = sandboxpm_scripts::decoy_tripwires();
     runner.tripwire_slots(
-        sandboxpm_scripts::decoy_home_files()
-            .into_iter()
-            .filter(|(path, _)| tripwires.contains(path))
-            .collect(),
+        &sandboxpm_scripts::decoy_home_files(),
+        &sandboxpm_scripts::decoy_tripwires(),
     );
     // The forking helper starts now: its start-up overlaps the scripts' preparation.
     runner.warm_up();
