@@ -457,18 +457,23 @@ fn install_with_home(p: &Project, registry: &str, home: &Path) -> Output {
 
 /// [`install_with_home`] with more environment variables.
 fn install_with_env(p: &Project, registry: &str, home: &Path, env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandboxpm"))
+    let mut install = install_command(p, registry, home);
+    install.envs(env.iter().copied()).output().unwrap()
+}
+
+/// `sandboxpm install` in `p` with the fake `home`, no terminal and `CI=true`, not yet run.
+fn install_command(p: &Project, registry: &str, home: &Path) -> Command {
+    let mut install = Command::new(env!("CARGO_BIN_EXE_sandboxpm"));
+    install
         .arg("install")
         .current_dir(&p.root)
-        .envs(env.iter().copied())
         .env("SANDBOXPM_HOME", &p.home)
         .env("HOME", home)
         .env("npm_config_registry", registry)
         .env("npm_config_userconfig", p.home.join("no-user-npmrc"))
         .env("CI", "true")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
+        .stdin(std::process::Stdio::null());
+    install
 }
 
 #[test]
@@ -707,15 +712,7 @@ fn ctrl_c_during_a_script_leaves_no_tripwire_slots_behind() {
     let p = Project::new(r#"{"name":"app","dependencies":{"waits":"1.0.0"}}"#);
     std::fs::write(p.root.join(".sandboxpmrc"), r#"{"whitelist": ["waits"]}"#).unwrap();
     let home = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxpm"))
-        .arg("install")
-        .current_dir(&p.root)
-        .env("SANDBOXPM_HOME", &p.home)
-        .env("HOME", home.path())
-        .env("npm_config_registry", registry.url())
-        .env("npm_config_userconfig", p.home.join("no-user-npmrc"))
-        .env("CI", "true")
-        .stdin(std::process::Stdio::null())
+    let mut child = install_command(&p, &registry.url(), home.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .process_group(0)
