@@ -28,7 +28,8 @@ pub struct Request {
     /// Which backend (`auto` falls back like [`crate::run`]).
     pub backend: Backend,
     /// The zygote's tripwire slot this request holds (see [`crate::tripwire::Slots`]): its
-    /// tripwires are bound from there and watched by the helper. `None`: init watches them.
+    /// tripwires are bound from there and watched by the helper. `None`: the helper makes a
+    /// one-off slot (see [`crate::tripwire::run_watched`]).
     #[serde(default)]
     pub tripwire_slot: Option<usize>,
 }

@@ -263,7 +263,7 @@ pub fn serve(
             match made {
                 Ok(made) => slots = made,
                 Err(e) => eprintln!(
-                    "sandboxpm: warning: no tripwire slots ({e}); each sandbox watches its own"
+                    "sandboxpm: warning: no tripwire slots ({e}); each helper makes its own"
                 ),
             }
             continue;
