@@ -35,9 +35,50 @@ pub(crate) fn ask_npm_registry(
     if let Some(answer) = answers.get(program) {
         return answer.clone();
     }
-    let answer = run(program, timeout, env);
+    let answer = match locate(program, env)
+        .as_deref()
+        .and_then(installed_npm_default)
+    {
+        Some(registry) => Ok(registry),
+        None => run(program, timeout, env),
+    };
     answers.insert(program.to_owned(), answer.clone());
     answer
+}
+
+/// The registry an npm installation uses when no configuration names one, read from its own files
+/// instead of by starting node (hundreds of milliseconds): the default of the `registry` definition
+/// in its `@npmcli/config`. `npm_cli` is the resolved npm executable (`…/npm/bin/npm-cli.js`).
+///
+/// `None` whenever that cannot be read with certainty: another layout, or an installation that
+/// ships a builtin `npmrc` (which could set the registry); npm is then asked.
+pub fn installed_npm_default(npm_cli: &Path) -> Option<String> {
+    let bin = npm_cli.parent().filter(|d| d.ends_with("bin"))?;
+    let root = bin.parent()?;
+    if root.join("npmrc").exists() {
+        return None;
+    }
+    let definitions = root.join("node_modules/@npmcli/config/lib/definitions/definitions.js");
+    let text = std::fs::read_to_string(definitions).ok()?;
+    let (_, rest) = text.split_once("new Definition('registry', {")?;
+    // Only this definition's own fields: up to the next definition.
+    let own = rest.split("new Definition(").next()?;
+    let (_, value) = own.split_once("default: '")?;
+    let (url, _) = value.split_once('\'')?;
+    normalize_registry(url)
+}
+
+/// `program` as a resolved path: itself when it names a path, else the first match on `PATH`.
+fn locate(program: &Path, env: &Environment) -> Option<PathBuf> {
+    let found = if program.components().count() > 1 {
+        program.to_owned()
+    } else {
+        let path = env.get("PATH")?;
+        std::env::split_paths(path)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())?
+    };
+    std::fs::canonicalize(found).ok()
 }
 
 fn run(program: &Path, timeout: Duration, env: &Environment) -> Result<String, String> {
@@ -86,4 +127,62 @@ fn run(program: &Path, timeout: Duration, env: &Environment) -> Result<String, S
     let text = text.trim();
     normalize_registry(text)
         .ok_or_else(|| format!("npm printed {text:?}, which is not a registry URL"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::fs;
+
+    use super::*;
+
+    /// An npm installation's layout, with `definitions` as its `definitions.js`.
+    fn fake_npm(definitions: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("lib/node_modules/npm");
+        fs::create_dir_all(root.join("bin")).unwrap();
+        fs::write(root.join("bin/npm-cli.js"), "").unwrap();
+        let defs = root.join("node_modules/@npmcli/config/lib/definitions");
+        fs::create_dir_all(&defs).unwrap();
+        fs::write(defs.join("definitions.js"), definitions).unwrap();
+        (dir, root.join("bin/npm-cli.js"))
+    }
+
+    const DEFINITIONS: &str = "
+  prefix: new Definition('prefix', {
+    default: 'http://127.0.0.1:1/not-this/',
+  }),
+  registry: new Definition('registry', {
+    default: 'http://127.0.0.1:4873',
+    type: url,
+  }),
+";
+
+    #[test]
+    fn the_default_is_read_from_the_registry_definition_only() {
+        let (_dir, npm) = fake_npm(DEFINITIONS);
+        assert_eq!(
+            installed_npm_default(&npm).as_deref(),
+            Some("http://127.0.0.1:4873/")
+        );
+    }
+
+    #[test]
+    fn anything_uncertain_means_asking_npm() {
+        // A builtin npmrc could set the registry.
+        let (_dir, npm) = fake_npm(DEFINITIONS);
+        fs::write(npm.parent().unwrap().parent().unwrap().join("npmrc"), "").unwrap();
+        assert_eq!(installed_npm_default(&npm), None);
+        // No default in the registry's own definition (the next one's does not count).
+        let (_dir, npm) = fake_npm(
+            "registry: new Definition('registry', { type: url }),
+             x: new Definition('x', { default: 'http://127.0.0.1:1/' }),",
+        );
+        assert_eq!(installed_npm_default(&npm), None);
+        // Not a URL, no such file, not an npm layout.
+        let (_dir, npm) = fake_npm("registry: new Definition('registry', { default: 'nope' }),");
+        assert_eq!(installed_npm_default(&npm), None);
+        let (dir, _) = fake_npm(DEFINITIONS);
+        assert_eq!(installed_npm_default(&dir.path().join("npm-cli.js")), None);
+    }
 }

@@ -595,12 +595,15 @@ fn basic(encoded: &str) -> anyhow::Result<Auth> {
     })
 }
 
-/// npm's registry when no `.npmrc` names one, cached under `$SANDBOXPM_HOME/cache` and keyed by
-/// the npm executable and its modification time: asking npm starts node (hundreds of
-/// milliseconds), which an up-to-date install cannot afford every time.
+/// npm's registry when no `.npmrc` names one: read from npm's own files when it can be, else asked
+/// of npm and cached under `$SANDBOXPM_HOME/cache`, keyed by the npm executable and its
+/// modification time (asking npm starts node, hundreds of milliseconds).
 pub(crate) fn cached_npm_registry() -> Option<String> {
     let npm = sandboxpm_sandbox::doctor::which("npm")?;
     let npm = std::fs::canonicalize(npm).ok()?;
+    if let Some(registry) = sandboxpm_config::installed_npm_default(&npm) {
+        return Some(registry);
+    }
     let mtime = std::fs::metadata(&npm).ok()?.modified().ok()?;
     let stamp = mtime.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
     let home = std::env::var_os("SANDBOXPM_HOME")
