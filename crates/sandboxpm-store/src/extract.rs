@@ -37,6 +37,7 @@ use crate::error::{Result, StoreError};
 use crate::index::{
     DroppedCounts, ExtractWarning, FileEntry, MAX_WARNINGS, PackageRef, WarningReason,
 };
+use crate::inflate;
 use crate::layout::Layout;
 use crate::limits::{ExtractLimits, Limit};
 use crate::sys;
@@ -77,10 +78,15 @@ pub(crate) fn extract(
         consumed: Rc::clone(&consumed),
     };
     let gzip = bytes.starts_with(&[0x1f, 0x8b]);
-    let source: Box<dyn Read + '_> = if gzip {
-        Box::new(GzDecoder::new(counting))
-    } else {
+    let source: Box<dyn Read + '_> = if !gzip {
         Box::new(counting)
+    } else if let Some(whole) = inflate::whole(bytes, limits) {
+        // Decompressed in one call, within every limit the guard below enforces: the guard sees
+        // the whole input consumed, and the archive as it is.
+        consumed.set(bytes.len() as u64);
+        Box::new(io::Cursor::new(whole))
+    } else {
+        Box::new(GzDecoder::new(counting))
     };
     let stream = GuardedStream {
         inner: source,

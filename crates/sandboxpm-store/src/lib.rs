@@ -13,6 +13,7 @@ mod entry_path;
 mod error;
 mod extract;
 mod index;
+mod inflate;
 mod layout;
 mod limits;
 mod link;
