@@ -281,16 +281,29 @@ async fn run(
     let total = graph.packages.len();
     let done = Arc::new(AtomicUsize::new(0));
     let downloaded = Arc::new(AtomicUsize::new(0));
+    // Extraction is CPU work (inflate, hashing, file creation): more of it at once than there are
+    // cores only holds more tarballs in memory.
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let extracting = Arc::new(tokio::sync::Semaphore::new(cores * 2));
     let fetched: Vec<(String, PackageContents, BTreeSet<String>)> =
         stream::iter(graph.packages.values())
             .map(|package| {
-                let (store, done, downloaded) = (
+                let (store, done, downloaded, extracting) = (
                     Arc::clone(&store),
                     Arc::clone(&done),
                     Arc::clone(&downloaded),
+                    Arc::clone(&extracting),
                 );
                 async move {
-                    let result = fetch(client, &store, package, &downloaded, !lock_decides).await;
+                    let result = fetch(
+                        client,
+                        &store,
+                        package,
+                        &downloaded,
+                        &extracting,
+                        !lock_decides,
+                    )
+                    .await;
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     if out.live {
                         draw_progress("fetching", n, Some(total));
@@ -393,6 +406,7 @@ async fn fetch(
     store: &Arc<Store>,
     package: &ResolvedPackage,
     downloaded: &AtomicUsize,
+    extracting: &tokio::sync::Semaphore,
     look_for_gyp: bool,
 ) -> anyhow::Result<(String, PackageContents, BTreeSet<String>)> {
     let key = package.key();
@@ -435,6 +449,7 @@ async fn fetch(
             .with_context(|| format!("{key}: the tarball does not match its integrity"))?;
     }
     let adding = Arc::clone(store);
+    let _slot = extracting.acquire().await?;
     let index = tokio::task::spawn_blocking(move || match sha512 {
         Some(digest) => adding.add_tarball(&bytes, &digest, &ExtractLimits::default()),
         None => adding.add_tarball_without_integrity(&bytes, &ExtractLimits::default()),
