@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 pub struct Paths {
     /// `$SANDBOXPM_HOME` or `~/.sandboxpm`.
     pub home: PathBuf,
-    /// The store root (the store adds its own `v1/`).
+    /// The store root (the store adds its own `v2/`).
     pub store_dir: PathBuf,
     /// Metadata and other caches.
     pub cache_dir: PathBuf,

@@ -28,10 +28,9 @@ use std::rc::Rc;
 
 use flate2::read::GzDecoder;
 use serde::Deserialize;
-use sha2::{Digest as _, Sha512};
 use tar::EntryType;
 
-use crate::digest::Sha512Digest;
+use crate::digest::{BlobHash, BlobHasher, Sha512Digest};
 use crate::entry_path::normalize_entry_path;
 use crate::error::{Result, StoreError};
 use crate::index::{
@@ -343,11 +342,11 @@ impl Extractor<'_> {
         entry: &mut impl Read,
         size: u64,
         exec: bool,
-    ) -> Result<(Sha512Digest, Option<Vec<u8>>), ContentError> {
+    ) -> Result<(BlobHash, Option<Vec<u8>>), ContentError> {
         if size <= SMALL_FILE {
             let mut data = vec![0u8; usize::try_from(size).unwrap_or(0)];
             entry.read_exact(&mut data).map_err(ContentError::Read)?;
-            let hash = Sha512Digest::of(&data);
+            let hash = BlobHash::of(&data);
             let name = Layout::blob_name(&hash, exec);
             if !self.is_known(&hash, exec, &name) {
                 let path = self.staging.join(&name);
@@ -362,7 +361,7 @@ impl Extractor<'_> {
         let partial = self.staging.join(format!("partial-{}", self.partials));
         let write_err = |e| ContentError::Write(partial.clone(), e);
         let mut file = File::create_new(&partial).map_err(write_err)?;
-        let mut hasher = Sha512::new();
+        let mut hasher = BlobHasher::default();
         let mut buf = vec![0u8; 256 << 10];
         let mut remaining = size;
         while remaining > 0 {
@@ -384,7 +383,7 @@ impl Extractor<'_> {
             file.sync_all().map_err(write_err)?;
         }
         drop(file);
-        let hash = Sha512Digest(hasher.finalize().into());
+        let hash = hasher.finish();
         let name = Layout::blob_name(&hash, exec);
         if self.is_known(&hash, exec, &name) {
             fs::remove_file(&partial).map_err(write_err)?;
@@ -397,7 +396,7 @@ impl Extractor<'_> {
     }
 
     /// Already staged by this extraction, or already in the store (the shared lock keeps it there).
-    fn is_known(&self, hash: &Sha512Digest, exec: bool, name: &str) -> bool {
+    fn is_known(&self, hash: &BlobHash, exec: bool, name: &str) -> bool {
         self.out.staged.contains(name)
             || self
                 .layout

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Sha512Digest;
+use crate::digest::{BlobHash, Sha512Digest};
 
-/// The contents of one extracted tarball, as stored in `v1/index/<sha512 hex>.json`.
+/// The contents of one extracted tarball, as stored in `v2/index/<sha512 hex>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageIndex {
     /// SHA-512 of the whole tarball (also the index's file name).
@@ -54,8 +54,8 @@ impl PackageIndex {
 /// One regular file of a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
-    /// SHA-512 of the file's content: the blob's name.
-    pub hash: Sha512Digest,
+    /// BLAKE3 of the file's content: the blob's name.
+    pub hash: BlobHash,
     /// Permission bits from the tarball (`& 0o777`; setuid, setgid and sticky bits are dropped).
     pub mode: u32,
     /// Size in bytes.

@@ -1,13 +1,14 @@
 //! Where things live under the store root, and the store-wide lock.
 //!
 //! ```text
-//! <root>/v1/files/<2 hex>/<126 hex>[-exec]   blobs, read-only, named by the SHA-512 of their content
-//! <root>/v1/index/<128 hex>.json             one index per tarball, named by the tarball's SHA-512
-//! <root>/v1/tmp/                             staging; finished work is renamed into place
-//! <root>/v1/lock                             adds and links hold it shared, prune exclusive
+//! <root>/v2/files/<2 hex>/<62 hex>[-exec]    blobs, read-only, named by the BLAKE3 of their content
+//! <root>/v2/index/<128 hex>.json             one index per tarball, named by the tarball's SHA-512
+//! <root>/v2/tmp/                             staging; finished work is renamed into place
+//! <root>/v2/lock                             adds and links hold it shared, prune exclusive
 //! ```
 //!
-//! The `v1` level lets a future layout live beside this one. Executable and non-executable copies of
+//! The version level lets layouts live side by side: `v1`, which named blobs by SHA-512, is left
+//! alone (`sandboxpm store path` shows where; deleting it is safe once no project links into it). Executable and non-executable copies of
 //! the same content are separate blobs because permissions belong to the inode that hard links share.
 //! The lock exists only so `prune` cannot delete a blob that a concurrent add has just decided it
 //! can reuse; adds among themselves need no lock (every write is a rename of a finished file).
@@ -15,10 +16,12 @@
 use std::fs::{self, File, OpenOptions};
 use std::path::PathBuf;
 
-use crate::digest::Sha512Digest;
+use crate::digest::{BlobHash, Sha512Digest};
 use crate::error::{Result, StoreError};
 
 const EXEC_SUFFIX: &str = "-exec";
+/// The directory of this layout under the store root.
+pub(crate) const VERSION: &str = "v2";
 
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
@@ -31,12 +34,12 @@ pub(crate) struct Layout {
 
 impl Layout {
     pub(crate) fn new(root: PathBuf) -> Self {
-        let v1 = root.join("v1");
+        let versioned = root.join(VERSION);
         Self {
-            files: v1.join("files"),
-            index: v1.join("index"),
-            tmp: v1.join("tmp"),
-            lock: v1.join("lock"),
+            files: versioned.join("files"),
+            index: versioned.join("index"),
+            tmp: versioned.join("tmp"),
+            lock: versioned.join("lock"),
             root,
         }
     }
@@ -53,7 +56,7 @@ impl Layout {
     }
 
     /// `<hex>[-exec]`: the blob's file name in staging, and its identity in sets.
-    pub(crate) fn blob_name(hash: &Sha512Digest, exec: bool) -> String {
+    pub(crate) fn blob_name(hash: &BlobHash, exec: bool) -> String {
         let mut name = hash.to_hex();
         if exec {
             name.push_str(EXEC_SUFFIX);
@@ -61,13 +64,13 @@ impl Layout {
         name
     }
 
-    pub(crate) fn blob_path(&self, hash: &Sha512Digest, exec: bool) -> PathBuf {
+    pub(crate) fn blob_path(&self, hash: &BlobHash, exec: bool) -> PathBuf {
         let name = Self::blob_name(hash, exec);
         self.files.join(&name[..2]).join(&name[2..])
     }
 
     /// Parses `files/<shard>/<file>` back into a digest and the exec flag.
-    pub(crate) fn parse_blob(shard: &str, file: &str) -> Option<(Sha512Digest, bool)> {
+    pub(crate) fn parse_blob(shard: &str, file: &str) -> Option<(BlobHash, bool)> {
         let (rest, exec) = match file.strip_suffix(EXEC_SUFFIX) {
             Some(rest) => (rest, true),
             None => (file, false),
@@ -78,7 +81,7 @@ impl Layout {
         if rest.bytes().any(|b| b.is_ascii_uppercase()) {
             return None;
         }
-        Sha512Digest::from_hex(&format!("{shard}{rest}")).map(|hash| (hash, exec))
+        BlobHash::from_hex(&format!("{shard}{rest}")).map(|hash| (hash, exec))
     }
 
     pub(crate) fn index_path(&self, tarball: &Sha512Digest) -> PathBuf {
@@ -136,12 +139,12 @@ mod tests {
     #[test]
     fn blob_paths_round_trip() {
         let layout = Layout::new(PathBuf::from("/s"));
-        let hash = Sha512Digest::of(b"x");
+        let hash = BlobHash::of(b"x");
         let hex = hash.to_hex();
         let path = layout.blob_path(&hash, true);
         assert_eq!(
             path,
-            PathBuf::from(format!("/s/v1/files/{}/{}-exec", &hex[..2], &hex[2..]))
+            PathBuf::from(format!("/s/v2/files/{}/{}-exec", &hex[..2], &hex[2..]))
         );
         let shard = path
             .parent()
@@ -154,7 +157,12 @@ mod tests {
         assert_eq!(Layout::parse_blob(shard, file), Some((hash, true)));
         assert_eq!(Layout::parse_blob(shard, &hex[2..]), Some((hash, false)));
         assert_eq!(Layout::parse_blob(shard, "nope"), None);
-        assert_eq!(Layout::parse_index_name(&format!("{hex}.json")), Some(hash));
-        assert_eq!(Layout::parse_index_name(&hex), None);
+        let tarball = Sha512Digest::of(b"x").to_hex();
+        assert_eq!(
+            Layout::parse_index_name(&format!("{tarball}.json")),
+            Sha512Digest::from_hex(&tarball)
+        );
+        assert_eq!(Layout::parse_index_name(&tarball), None);
+        assert_eq!(Layout::parse_index_name(&format!("{hex}.json")), None);
     }
 }

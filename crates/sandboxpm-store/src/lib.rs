@@ -23,7 +23,7 @@ mod sys;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use digest::Sha512Digest;
+pub use digest::{BlobHash, Sha512Digest};
 pub use error::{Result, StoreError};
 pub use index::{
     DroppedCounts, ExtractWarning, FileEntry, MAX_WARNINGS, PackageIndex, PackageRef, WarningReason,

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::digest::{Sha512Digest, hash_reader};
+use crate::digest::{BlobHash, Sha512Digest, hash_reader};
 use crate::entry_path::is_normal_relative;
 use crate::error::{Result, StoreError};
 use crate::index::{PackageIndex, PackageRef};
@@ -53,9 +53,9 @@ pub struct CorruptBlob {
     /// The blob file.
     pub path: PathBuf,
     /// The digest its name promises.
-    pub expected: Sha512Digest,
+    pub expected: BlobHash,
     /// The digest of its content, when it could be read.
-    pub actual: Option<Sha512Digest>,
+    pub actual: Option<BlobHash>,
     /// What is wrong, in words.
     pub problem: String,
 }
@@ -119,7 +119,7 @@ pub struct StoreStatus {
 
 struct BlobFile {
     path: PathBuf,
-    hash: Sha512Digest,
+    hash: BlobHash,
     exec: bool,
 }
 
@@ -222,7 +222,7 @@ impl Store {
         let _lock = self.layout.lock_exclusive()?;
         let mut report = PruneReport::default();
 
-        let mut referenced: HashSet<(Sha512Digest, bool)> = HashSet::new();
+        let mut referenced: HashSet<(BlobHash, bool)> = HashSet::new();
         for IndexFile { path, tarball } in list_indexes(&self.layout)?.found {
             let index = if keep.contains(&tarball) {
                 load_checked(&path, &tarball).ok()

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt as _;
 
 use common::{store, store_contents};
 use sandboxpm_store::testing::{TarballBuilder, sha512};
-use sandboxpm_store::{ExtractLimits, Limit, LinkMode, Sha512Digest, StoreError};
+use sandboxpm_store::{BlobHash, ExtractLimits, Limit, LinkMode, Sha512Digest, StoreError};
 
 fn sample() -> TarballBuilder {
     TarballBuilder::new()
@@ -40,7 +40,7 @@ fn good_package_round_trip() {
 
     let util = &index.files["lib/util.js"];
     assert_eq!(util.size, 17);
-    assert_eq!(util.hash, Sha512Digest::of(b"exports.pad = 1;\n"));
+    assert_eq!(util.hash, BlobHash::of(b"exports.pad = 1;\n"));
     assert_eq!(
         fs::read(store.blob_path(util)).unwrap(),
         b"exports.pad = 1;\n"
@@ -63,7 +63,7 @@ fn good_package_round_trip() {
     );
     // Staging was cleaned up.
     assert_eq!(
-        fs::read_dir(store.path().join("v1/tmp")).unwrap().count(),
+        fs::read_dir(store.path().join("v2/tmp")).unwrap().count(),
         0
     );
 }
@@ -221,7 +221,7 @@ fn duplicate_entries_last_wins() {
         .add_tarball(&tgz, &sha512(&tgz), &ExtractLimits::default())
         .unwrap();
     assert_eq!(index.files.len(), 1);
-    assert_eq!(index.files["index.js"].hash, Sha512Digest::of(b"second"));
+    assert_eq!(index.files["index.js"].hash, BlobHash::of(b"second"));
     // The overridden content was staged but never committed.
     assert_eq!(store.status().unwrap().blobs, 1);
 }
@@ -281,13 +281,13 @@ fn large_files_stream_through_staging() {
         .add_tarball(&tgz, &sha512(&tgz), &ExtractLimits::default())
         .unwrap();
     assert_eq!(index.files["big.bin"].size, 3_000_000);
-    assert_eq!(index.files["big.bin"].hash, Sha512Digest::of(&big));
+    assert_eq!(index.files["big.bin"].hash, BlobHash::of(&big));
     assert_eq!(store.status().unwrap().blobs, 1);
     let dest = dir.path().join("pkg");
     store.link_package(&index, &dest, LinkMode::Auto).unwrap();
     assert_eq!(fs::read(dest.join("copy.bin")).unwrap(), big);
     assert_eq!(
-        fs::read_dir(store.path().join("v1/tmp")).unwrap().count(),
+        fs::read_dir(store.path().join("v2/tmp")).unwrap().count(),
         0
     );
 }

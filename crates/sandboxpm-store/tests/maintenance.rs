@@ -62,7 +62,7 @@ fn verify_detects_a_corrupted_blob_and_repair_removes_it() {
     assert_eq!(report.corrupt[0].expected, a.files["a.js"].hash);
     assert_eq!(
         report.corrupt[0].actual,
-        Some(sandboxpm_store::Sha512Digest::of(b"tampered"))
+        Some(sandboxpm_store::BlobHash::of(b"tampered"))
     );
 
     let repaired = store.repair(&report).unwrap();
@@ -106,7 +106,7 @@ fn prune_removes_unreferenced_blobs_and_indexes() {
     let (b, b_hash) = add(&store, &package_b());
     assert_eq!(store.status().unwrap().blobs, 5);
     // Leftovers of an interrupted add.
-    fs::create_dir(store.path().join("v1/tmp/add-crashed")).unwrap();
+    fs::create_dir(store.path().join("v2/tmp/add-crashed")).unwrap();
 
     let report = store.prune([a_hash]).unwrap();
     assert_eq!(report.removed_indexes, 1);
@@ -134,7 +134,7 @@ fn prune_removes_unreferenced_blobs_and_indexes() {
     assert_eq!((status.indexes, status.blobs, status.blob_bytes), (0, 0, 0));
     // Empty shard directories go too.
     assert_eq!(
-        fs::read_dir(store.path().join("v1/files")).unwrap().count(),
+        fs::read_dir(store.path().join("v2/files")).unwrap().count(),
         0
     );
 }

@@ -69,7 +69,7 @@ impl Sandbox {
     }
 
     fn store(&self) -> PathBuf {
-        self.home.join("store").join("v1")
+        self.home.join("store").join("v2")
     }
 
     fn indexes(&self) -> Vec<String> {

@@ -180,7 +180,7 @@ fn a_tampered_tarball_fails_and_leaves_nothing_behind() {
     );
     // Nothing of b reached the store's blobs or node_modules.
     assert!(!p.root.join("node_modules/.sandboxpm/b@1.2.0").exists());
-    let index_dir = p.home.join("store/v1/index");
+    let index_dir = p.home.join("store/v2/index");
     let indexes = std::fs::read_dir(&index_dir)
         .map(|d| d.count())
         .unwrap_or(0);

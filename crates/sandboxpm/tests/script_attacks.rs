@@ -1084,7 +1084,7 @@ rm -f @PROJECT@/node_modules/other; ln -s /tmp @PROJECT@/node_modules/other
 echo '{}' > ../../../lock.json; echo '{}' > @PROJECT@/node_modules/.sandboxpm/lock.json
 touch ../../.sandboxpm-scripts-done ../../../other@1.0.0/.sandboxpm-scripts-done
 find @SBX_HOME@/store -type f | while read -r f; do echo '// @NONCE@' >> "$f"; done
-mkdir -p @SBX_HOME@/store/v1/index && echo '{}' > @SBX_HOME@/store/v1/index/evil-@NONCE@.json
+mkdir -p @SBX_HOME@/store/v2/index && echo '{}' > @SBX_HOME@/store/v2/index/evil-@NONCE@.json
 echo BUILT | tr -d '\n' > built.txt
 "#;
     attack(Attack {

@@ -36,17 +36,22 @@ pub fn tree(root: &Path) -> BTreeSet<PathBuf> {
 
 /// Blob and index files of a store (the parts that must not change on a refused tarball).
 pub fn store_contents(store: &Store) -> BTreeSet<PathBuf> {
-    let v1 = store.path().join("v1");
-    tree(&v1.join("files"))
+    let versioned = store.path().join("v2");
+    assert!(
+        versioned.is_dir(),
+        "the store layout moved: {}",
+        versioned.display()
+    );
+    tree(&versioned.join("files"))
         .into_iter()
         .map(|p| Path::new("files").join(p))
         .chain(
-            tree(&v1.join("index"))
+            tree(&versioned.join("index"))
                 .into_iter()
                 .map(|p| Path::new("index").join(p)),
         )
         .chain(
-            tree(&v1.join("tmp"))
+            tree(&versioned.join("tmp"))
                 .into_iter()
                 .map(|p| Path::new("tmp").join(p)),
         )

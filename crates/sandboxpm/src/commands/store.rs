@@ -42,7 +42,7 @@ fn open_store() -> anyhow::Result<Store> {
         .with_context(|| format!("opening the store at {}", paths.store_dir.display()))
 }
 
-/// The store's versioned directory (`<store dir>/v1`), as the store lays it out: the parent of its
+/// The store's versioned directory (`<store dir>/v2`), as the store lays it out: the parent of its
 /// index directory.
 fn versioned_dir(store: &Store) -> PathBuf {
     index_dir(store)
