@@ -1,6 +1,9 @@
 //! What a resolution is asked to do.
 
 use sandboxpm_npm::{Platform, Version};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::graph::ResolvedPackage;
 
 /// Packument requests in flight at once when nothing else is said. The registry client has its
 /// own (larger) connection limit; this one only keeps the resolver from queueing thousands of
@@ -26,6 +29,11 @@ pub struct ResolveOptions {
     pub registry: String,
     /// Packument requests in flight at once (at least 1).
     pub concurrency: usize,
+    /// Receives each package as soon as the walk picks it (unless it does not support the
+    /// platform), so that its tarball can be fetched while the rest is resolved. The final graph
+    /// may still leave a package out (an optional dependency that fails): what was fetched for
+    /// it is only cached. Dropped when the resolution ends, which closes the channel.
+    pub prefetch: Option<UnboundedSender<ResolvedPackage>>,
 }
 
 impl ResolveOptions {
@@ -39,6 +47,7 @@ impl ResolveOptions {
             frozen: false,
             registry: registry.into(),
             concurrency: DEFAULT_CONCURRENCY,
+            prefetch: None,
         }
     }
 }

@@ -460,6 +460,12 @@ impl<S: PackumentSource> Resolver<'_, S> {
     }
 
     fn insert(&mut self, key: String, node: Node) {
+        if node.platform.is_none()
+            && let Some(prefetch) = &self.options.prefetch
+        {
+            // The receiver may have stopped listening; resolving goes on regardless.
+            let _ = prefetch.send(node.package.clone());
+        }
         self.by_name
             .entry(node.package.name.clone())
             .or_default()

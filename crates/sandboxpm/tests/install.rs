@@ -39,8 +39,10 @@ impl Project {
             .unwrap()
     }
 
+    /// Blobs and indexes (the store's lock file and empty directories are not contents).
     fn store_files(&self) -> usize {
-        count_files(&self.home.join("store"))
+        let store = self.home.join("store/v2");
+        count_files(&store.join("files")) + count_files(&store.join("index"))
     }
 }
 
@@ -796,6 +798,60 @@ fn an_unchanged_install_takes_the_shortcut_and_any_change_undoes_it() {
         "no scripts left, so a plain install is up to date: {}",
         text(&settled)
     );
+}
+
+/// Tarballs are fetched while the rest resolves, so a package can be fetched and then left out of
+/// the graph: an optional dependency whose own dependency fails to resolve. Its failed fetch (a
+/// tampered tarball) must not fail the install, and nothing of it may be linked.
+#[test]
+fn a_fetch_failing_for_a_package_the_graph_drops_does_not_fail_the_install() {
+    let registry = FixtureRegistry::start().unwrap();
+    registry.add(
+        &PackageBuilder::new("good", "1.0.0")
+            .file("index.js", "module.exports = 'good';\n")
+            .build()
+            .unwrap(),
+    );
+    registry.add(
+        &PackageBuilder::new("flaky", "1.0.0")
+            .dependency("nowhere", "^9.0.0")
+            .file("index.js", "module.exports = 'flaky';\n")
+            .build()
+            .unwrap(),
+    );
+    registry.tamper_tarball("flaky", "1.0.0");
+    registry.add(
+        &PackageBuilder::new("nowhere", "1.0.0")
+            .file("index.js", "")
+            .build()
+            .unwrap(),
+    );
+    let p = Project::new(
+        r#"{"name":"app","dependencies":{"good":"1.0.0"},"optionalDependencies":{"flaky":"1.0.0"}}"#,
+    );
+    let out = p.install(&registry.url(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(p.root.join("node_modules/good/index.js").exists());
+    assert!(!p.root.join("node_modules/flaky").exists());
+    assert!(
+        !p.root.join("node_modules/.sandboxpm/flaky@1.0.0").exists(),
+        "a dropped package was linked"
+    );
+    // Otherwise this test would not test what it says: the tampered tarball was fetched.
+    assert!(registry.requests(&FixtureRegistry::tarball_path("flaky", "1.0.0")) > 0);
+
+    // The control: required, the same tampered tarball fails the install, naming it.
+    registry.add(
+        &PackageBuilder::new("nowhere", "9.0.0")
+            .file("index.js", "")
+            .build()
+            .unwrap(),
+    );
+    let q = Project::new(r#"{"name":"app","dependencies":{"flaky":"1.0.0"}}"#);
+    let out = q.install(&registry.url(), &[]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("flaky@1.0.0"), "{}", text(&out));
+    assert!(!q.root.join("node_modules/flaky").exists());
 }
 
 #[test]

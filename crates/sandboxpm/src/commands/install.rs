@@ -5,11 +5,11 @@
 //! scripts are installed and listed as "scripts not run" (consent and sandboxed execution are the
 //! scripts stage's job).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -228,8 +228,45 @@ async fn run(
     // ask when the lockfile does not already decide everything.
     let lock_decides = lockfile.is_some_and(|l| l.check_manifest(manifest).is_ok());
     resolve_options.node_version = if lock_decides { None } else { node_version() };
-    let mut graph =
-        sandboxpm_resolver::resolve(manifest, &resolve_options, lockfile, client).await?;
+
+    // Each package's tarball is fetched as soon as the walk picks it, while the rest resolves.
+    let store =
+        Arc::new(Store::open(&config.paths.store_dir).with_context(|| {
+            format!("opening the store at {}", config.paths.store_dir.display())
+        })?);
+    let fetching = Fetching::new();
+    let fetching = &fetching;
+    let (prefetch, mut picked) = tokio::sync::mpsc::unbounded_channel();
+    resolve_options.prefetch = Some(prefetch);
+    let resolving = async move {
+        let graph = sandboxpm_resolver::resolve(manifest, &resolve_options, lockfile, client).await;
+        // Dropping the options closes the channel: the prefetch stream ends.
+        drop(resolve_options);
+        if graph.is_err() {
+            fetching.stop.store(true, Ordering::Relaxed);
+        }
+        graph
+    };
+    let prefetching = stream::poll_fn(move |cx| picked.poll_recv(cx))
+        // A tarball that cannot be checked against SHA-512 waits for the user's decision below.
+        .filter(|p: &ResolvedPackage| {
+            std::future::ready(p.integrity.as_ref().is_some_and(|i| !i.is_weak()))
+        })
+        .map(|package| {
+            let store = Arc::clone(&store);
+            async move {
+                if fetching.stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let fetched = fetch(client, &store, &package, fetching, !lock_decides).await;
+                Some((package.key(), fetched))
+            }
+        })
+        .buffer_unordered(FETCH_CONCURRENCY)
+        .filter_map(std::future::ready)
+        .collect::<HashMap<_, _>>();
+    let (graph, mut prefetched) = futures_util::future::join(resolving, prefetching).await;
+    let mut graph = graph?;
     client.forget_packuments();
     let mut warnings: Vec<String> = Vec::new();
     let mut skipped_optional = 0;
@@ -273,50 +310,45 @@ async fn run(
         )?;
     }
 
-    // Fetch what the store lacks, verifying each tarball before a single entry is extracted.
-    let store =
-        Arc::new(Store::open(&config.paths.store_dir).with_context(|| {
-            format!("opening the store at {}", config.paths.store_dir.display())
-        })?);
+    // Fetch what the store lacks and was not fetched during the walk, verifying each tarball
+    // before a single entry is extracted. A prefetch that failed fails here, for a package the
+    // graph kept.
     let total = graph.packages.len();
-    let done = Arc::new(AtomicUsize::new(0));
-    let downloaded = Arc::new(AtomicUsize::new(0));
-    // Extraction is CPU work (inflate, hashing, file creation): more of it at once than there are
-    // cores only holds more tarballs in memory.
-    let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let extracting = Arc::new(tokio::sync::Semaphore::new(cores * 2));
-    let fetched: Vec<(String, PackageContents, BTreeSet<String>)> =
-        stream::iter(graph.packages.values())
-            .map(|package| {
-                let (store, done, downloaded, extracting) = (
-                    Arc::clone(&store),
-                    Arc::clone(&done),
-                    Arc::clone(&downloaded),
-                    Arc::clone(&extracting),
-                );
-                async move {
-                    let result = fetch(
-                        client,
-                        &store,
-                        package,
-                        &downloaded,
-                        &extracting,
-                        !lock_decides,
-                    )
-                    .await;
-                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if out.live {
-                        draw_progress("fetching", n, Some(total));
-                    }
-                    result
+    let mut fetched: Vec<Fetched> = Vec::with_capacity(total);
+    let mut missing = Vec::new();
+    for (key, package) in &graph.packages {
+        match prefetched.remove(key) {
+            Some(result) => fetched.push(result?),
+            None => missing.push(package),
+        }
+    }
+    let done = AtomicUsize::new(fetched.len());
+    let late: Vec<Fetched> = stream::iter(missing)
+        .map(|package| {
+            let (store, done) = (Arc::clone(&store), &done);
+            async move {
+                let result = fetch(client, &store, package, fetching, !lock_decides).await;
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if out.live {
+                    draw_progress("fetching", n, Some(total));
                 }
-            })
-            .buffer_unordered(32)
-            .try_collect()
-            .await?;
+                result
+            }
+        })
+        .buffer_unordered(FETCH_CONCURRENCY)
+        .try_collect()
+        .await?;
+    fetched.extend(late);
     let mut contents: BTreeMap<String, PackageContents> = BTreeMap::new();
     let mut file_lists: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (key, c, files) in fetched {
+    let downloaded = fetched.iter().filter(|f| f.downloaded).count();
+    for Fetched {
+        key,
+        contents: c,
+        files,
+        ..
+    } in fetched
+    {
         // A `binding.gyp` means npm's implicit `node-gyp rebuild`, whatever the metadata said:
         // the package gets a private copy (its build must never write into the store), the
         // lockfile records it, and its script is a candidate like any other.
@@ -356,8 +388,8 @@ async fn run(
         added: report.linked.clone(),
         removed: report.removed.clone(),
         unchanged: report.unchanged,
-        downloaded: downloaded.load(Ordering::Relaxed),
-        reused_from_store: total - downloaded.load(Ordering::Relaxed),
+        downloaded,
+        reused_from_store: total - downloaded,
         scripts_not_run,
         scripts_ran: Vec::new(),
         scripts_refused: Vec::new(),
@@ -399,16 +431,47 @@ fn script_candidates(
         .collect()
 }
 
+/// Tarball downloads in flight at once.
+const FETCH_CONCURRENCY: usize = 32;
+
+/// One package's store contents.
+struct Fetched {
+    key: String,
+    contents: PackageContents,
+    /// Its files, when its index was read (for `binding.gyp`).
+    files: BTreeSet<String>,
+    /// Downloaded now, rather than found in the store.
+    downloaded: bool,
+}
+
+/// What the fetches of one install share.
+struct Fetching {
+    /// Extraction is CPU work (inflate, hashing, file creation): more of it at once than two per
+    /// core only holds more tarballs in memory.
+    extracting: tokio::sync::Semaphore,
+    /// The resolution failed: prefetches not yet started are skipped.
+    stop: AtomicBool,
+}
+
+impl Fetching {
+    fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Fetching {
+            extracting: tokio::sync::Semaphore::new(cores * 2),
+            stop: AtomicBool::new(false),
+        }
+    }
+}
+
 /// The store contents of one package: reused when the store has its index, else downloaded,
 /// verified and added.
 async fn fetch(
     client: &LazyClient,
     store: &Arc<Store>,
     package: &ResolvedPackage,
-    downloaded: &AtomicUsize,
-    extracting: &tokio::sync::Semaphore,
+    fetching: &Fetching,
     look_for_gyp: bool,
-) -> anyhow::Result<(String, PackageContents, BTreeSet<String>)> {
+) -> anyhow::Result<Fetched> {
     let key = package.key();
     let sha512 = package.integrity.as_ref().and_then(|i| i.sha512());
     // An index exists only once all its blobs do (the store writes it last); the linker reads
@@ -426,20 +489,25 @@ async fn fetch(
                 .with_context(|| format!("reading the store index of {key}"))?
         {
             let files = index.files.keys().cloned().collect();
-            return Ok((key, PackageContents::Index(Arc::new(index)), files));
+            return Ok(Fetched {
+                key,
+                contents: PackageContents::Index(Arc::new(index)),
+                files,
+                downloaded: false,
+            });
         }
-        return Ok((
+        return Ok(Fetched {
             key,
-            PackageContents::Stored(Sha512Digest::from(digest)),
-            BTreeSet::new(),
-        ));
+            contents: PackageContents::Stored(Sha512Digest::from(digest)),
+            files: BTreeSet::new(),
+            downloaded: false,
+        });
     }
     let bytes = client
         .get()?
         .tarball(&package.tarball)
         .await
         .with_context(|| format!("downloading {key}"))?;
-    downloaded.fetch_add(1, Ordering::Relaxed);
     if sha512.is_none() {
         // What can be checked (sha1) is, before extraction; the user accepted the rest.
         let mut verifier = Verifier::new(package.integrity.as_ref());
@@ -449,7 +517,7 @@ async fn fetch(
             .with_context(|| format!("{key}: the tarball does not match its integrity"))?;
     }
     let adding = Arc::clone(store);
-    let _slot = extracting.acquire().await?;
+    let _slot = fetching.extracting.acquire().await?;
     let index = tokio::task::spawn_blocking(move || match sha512 {
         Some(digest) => adding.add_tarball(&bytes, &digest, &ExtractLimits::default()),
         None => adding.add_tarball_without_integrity(&bytes, &ExtractLimits::default()),
@@ -457,7 +525,12 @@ async fn fetch(
     .await?
     .with_context(|| format!("adding {key} to the store"))?;
     let files = index.files.keys().cloned().collect();
-    Ok((key, PackageContents::Index(Arc::new(index)), files))
+    Ok(Fetched {
+        key,
+        contents: PackageContents::Index(Arc::new(index)),
+        files,
+        downloaded: true,
+    })
 }
 
 fn link_plan(
