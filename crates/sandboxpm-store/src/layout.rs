@@ -64,6 +64,12 @@ impl Layout {
         name
     }
 
+    /// `<2 hex>/<rest>[-exec]`: the blob's path relative to the `files` directory.
+    pub(crate) fn blob_relative(hash: &BlobHash, exec: bool) -> String {
+        let name = Self::blob_name(hash, exec);
+        format!("{}/{}", &name[..2], &name[2..])
+    }
+
     pub(crate) fn blob_path(&self, hash: &BlobHash, exec: bool) -> PathBuf {
         let name = Self::blob_name(hash, exec);
         self.files.join(&name[..2]).join(&name[2..])
@@ -157,6 +163,10 @@ mod tests {
         assert_eq!(Layout::parse_blob(shard, file), Some((hash, true)));
         assert_eq!(Layout::parse_blob(shard, &hex[2..]), Some((hash, false)));
         assert_eq!(Layout::parse_blob(shard, "nope"), None);
+        assert_eq!(
+            layout.files.join(Layout::blob_relative(&hash, true)),
+            path
+        );
         let tarball = Sha512Digest::of(b"x").to_hex();
         assert_eq!(
             Layout::parse_index_name(&format!("{tarball}.json")),

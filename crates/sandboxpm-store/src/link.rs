@@ -23,6 +23,7 @@ use rayon::prelude::*;
 use crate::entry_path::is_normal_relative;
 use crate::error::{Result, StoreError};
 use crate::index::{FileEntry, PackageIndex, PackageRef};
+use crate::layout::Layout;
 use crate::store::Store;
 use crate::sys;
 
@@ -108,6 +109,9 @@ impl Store {
             source,
         };
         fs::create_dir_all(dest_dir).map_err(|e| dir_err(e, dest_dir.to_path_buf(), ""))?;
+        let dest = sys::Dir::open(dest_dir).map_err(|e| dir_err(e, dest_dir.to_path_buf(), ""))?;
+        let blobs = sys::Dir::open(&self.layout.files)
+            .map_err(|e| dir_err(e, self.layout.files.clone(), ""))?;
         // Sorted, so every directory comes after its parent.
         let dirs: BTreeSet<&str> = index
             .files
@@ -115,11 +119,10 @@ impl Store {
             .flat_map(|path| path.match_indices('/').map(move |(at, _)| &path[..at]))
             .collect();
         for dir in dirs {
-            let path = join_relative(dest_dir, dir);
-            match fs::create_dir(&path) {
+            match dest.create_dir(dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(dir_err(e, path, dir)),
+                Err(e) => return Err(dir_err(e, join_relative(dest_dir, dir), dir)),
             }
         }
 
@@ -130,6 +133,8 @@ impl Store {
             store: self,
             package: &package,
             dest_dir,
+            dest: &dest,
+            blobs: &blobs,
             private,
             counters: Counters::default(),
         };
@@ -175,6 +180,9 @@ struct Job<'a> {
     store: &'a Store,
     package: &'a PackageRef,
     dest_dir: &'a Path,
+    /// `dest_dir` and the store's `files`, open: hard links are made relative to them.
+    dest: &'a sys::Dir,
+    blobs: &'a sys::Dir,
     private: bool,
     counters: Counters,
 }
@@ -183,14 +191,19 @@ impl Job<'_> {
     /// Materialises one file, starting with `start` and falling back along the candidate list.
     fn place(&self, path: &str, entry: &FileEntry, start: LinkMethod) -> Result<Placed> {
         let exec = entry.is_executable();
-        let blob = self.store.layout.blob_path(&entry.hash, exec);
-        let target = join_relative(self.dest_dir, path);
+        let blob_relative = Layout::blob_relative(&entry.hash, exec);
+        let blob = || self.store.layout.files.join(&blob_relative);
+        let target = || join_relative(self.dest_dir, path);
         let methods = candidates(self.private);
         let first = methods.iter().position(|m| *m == start).unwrap_or(0);
         let mut cacheable = true;
         let mut last_error = None;
         for &method in &methods[first..] {
-            match attempt(method, &blob, &target, exec) {
+            let result = match method {
+                LinkMethod::HardLink => self.hard_link(&blob_relative, path),
+                _ => attempt(method, &blob(), &target(), exec),
+            };
+            match result {
                 Ok(()) => {
                     let counter = match method {
                         LinkMethod::HardLink => &self.counters.hard_linked,
@@ -200,11 +213,11 @@ impl Job<'_> {
                     counter.fetch_add(1, Ordering::Relaxed);
                     return Ok(Placed { method, cacheable });
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound && !blob.exists() => {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !blob().exists() => {
                     return Err(StoreError::MissingBlob {
                         package: self.package.clone(),
                         entry: path.to_owned(),
-                        path: blob,
+                        path: blob(),
                     });
                 }
                 Err(e) if can_fall_back(method, &e) => {
@@ -222,9 +235,20 @@ impl Job<'_> {
         Err(StoreError::Link {
             package: self.package.clone(),
             entry: path.to_owned(),
-            path: target,
+            path: target(),
             source: last_error.unwrap_or_else(|| io::ErrorKind::Unsupported.into()),
         })
+    }
+
+    /// A hard link from the blob to `path` in the package, replacing a file already there.
+    fn hard_link(&self, blob_relative: &str, path: &str) -> io::Result<()> {
+        match sys::hard_link_at(self.blobs, blob_relative, self.dest, path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                fs::remove_file(join_relative(self.dest_dir, path))?;
+                sys::hard_link_at(self.blobs, blob_relative, self.dest, path)
+            }
+            result => result,
+        }
     }
 }
 

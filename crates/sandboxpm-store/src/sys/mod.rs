@@ -4,12 +4,16 @@
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
-pub(crate) use unix::{create_private, filesystem_id, make_read_only, sync_dir};
+pub(crate) use unix::{
+    Dir, create_private, filesystem_id, hard_link_at, make_read_only, sync_dir,
+};
 
 #[cfg(not(unix))]
 mod portable;
 #[cfg(not(unix))]
-pub(crate) use portable::{create_private, filesystem_id, make_read_only, sync_dir};
+pub(crate) use portable::{
+    Dir, create_private, filesystem_id, hard_link_at, make_read_only, sync_dir,
+};
 
 #[cfg(target_os = "linux")]
 mod reflink_linux;

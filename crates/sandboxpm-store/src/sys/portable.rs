@@ -25,3 +25,22 @@ pub(crate) fn filesystem_id(_path: &Path) -> io::Result<u64> {
 pub(crate) fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
+
+/// A directory that paths are joined to.
+#[derive(Debug)]
+pub(crate) struct Dir(std::path::PathBuf);
+
+impl Dir {
+    pub(crate) fn open(path: &Path) -> io::Result<Dir> {
+        Ok(Dir(path.to_path_buf()))
+    }
+
+    pub(crate) fn create_dir(&self, relative: &str) -> io::Result<()> {
+        std::fs::create_dir(self.0.join(relative))
+    }
+}
+
+/// A hard link from `from_dir/from` to `to_dir/to`.
+pub(crate) fn hard_link_at(from_dir: &Dir, from: &str, to_dir: &Dir, to: &str) -> io::Result<()> {
+    std::fs::hard_link(from_dir.0.join(from), to_dir.0.join(to))
+}

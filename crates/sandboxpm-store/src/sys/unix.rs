@@ -29,3 +29,58 @@ pub(crate) fn filesystem_id(path: &Path) -> io::Result<u64> {
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
+
+/// An open directory that paths are resolved against (`*at` calls): linking tens of thousands of
+/// files by absolute paths spent a good part of the kernel's time walking the same leading
+/// components again and again.
+#[derive(Debug)]
+pub(crate) struct Dir(std::os::fd::OwnedFd);
+
+impl Dir {
+    pub(crate) fn open(path: &Path) -> io::Result<Dir> {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(path)?;
+        Ok(Dir(file.into()))
+    }
+
+    /// `mkdir(2)` of `relative`, 0777 less the umask.
+    pub(crate) fn create_dir(&self, relative: &str) -> io::Result<()> {
+        use std::os::fd::AsRawFd as _;
+        let relative = c_path(relative)?;
+        // SAFETY: a valid directory descriptor and a NUL-terminated path.
+        let rc = unsafe { libc::mkdirat(self.0.as_raw_fd(), relative.as_ptr(), 0o777) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+/// `link(2)` of `from` (relative to `from_dir`) to `to` (relative to `to_dir`), never following a
+/// symlink at `from`.
+pub(crate) fn hard_link_at(from_dir: &Dir, from: &str, to_dir: &Dir, to: &str) -> io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let (from, to) = (c_path(from)?, c_path(to)?);
+    // SAFETY: valid directory descriptors and NUL-terminated paths.
+    let rc = unsafe {
+        libc::linkat(
+            from_dir.0.as_raw_fd(),
+            from.as_ptr(),
+            to_dir.0.as_raw_fd(),
+            to.as_ptr(),
+            0,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn c_path(path: &str) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(path).map_err(|_| io::ErrorKind::InvalidInput.into())
+}
