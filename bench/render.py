@@ -105,7 +105,7 @@ def install_section(results_dir, fs=None):
     where = ""
     if fs == "ext4-journal":
         title = "## Install on a journaled ext4 (`BENCH_FS=ext4-journal bench/install.sh`)"
-        where = ("Projects and caches on a fresh ext4 with a journal (mkfs.ext4's default), "
+        where = ("Projects and caches on a fresh ext4 with a journal (mkfs.ext4's default) and its inode tables initialised before the first run, "
                  "loop-mounted from an image on the same disk. ")
     lines = [
         title,
