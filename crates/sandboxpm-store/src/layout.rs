@@ -163,10 +163,7 @@ mod tests {
         assert_eq!(Layout::parse_blob(shard, file), Some((hash, true)));
         assert_eq!(Layout::parse_blob(shard, &hex[2..]), Some((hash, false)));
         assert_eq!(Layout::parse_blob(shard, "nope"), None);
-        assert_eq!(
-            layout.files.join(Layout::blob_relative(&hash, true)),
-            path
-        );
+        assert_eq!(layout.files.join(Layout::blob_relative(&hash, true)), path);
         let tarball = Sha512Digest::of(b"x").to_hex();
         assert_eq!(
             Layout::parse_index_name(&format!("{tarball}.json")),

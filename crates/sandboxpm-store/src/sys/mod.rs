@@ -4,9 +4,7 @@
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
-pub(crate) use unix::{
-    Dir, create_private, filesystem_id, hard_link_at, make_read_only, sync_dir,
-};
+pub(crate) use unix::{Dir, create_private, filesystem_id, hard_link_at, make_read_only, sync_dir};
 
 #[cfg(not(unix))]
 mod portable;
