@@ -191,19 +191,13 @@ impl Job<'_> {
     /// Materialises one file, starting with `start` and falling back along the candidate list.
     fn place(&self, path: &str, entry: &FileEntry, start: LinkMethod) -> Result<Placed> {
         let exec = entry.is_executable();
-        let blob_relative = Layout::blob_relative(&entry.hash, exec);
-        let blob = || self.store.layout.files.join(&blob_relative);
-        let target = || join_relative(self.dest_dir, path);
+        let blob = Layout::blob_relative(&entry.hash, exec);
         let methods = candidates(self.private);
         let first = methods.iter().position(|m| *m == start).unwrap_or(0);
         let mut cacheable = true;
         let mut last_error = None;
         for &method in &methods[first..] {
-            let result = match method {
-                LinkMethod::HardLink => self.hard_link(&blob_relative, path),
-                _ => attempt(method, &blob(), &target(), exec),
-            };
-            match result {
+            match self.attempt(method, &blob, path, exec) {
                 Ok(()) => {
                     let counter = match method {
                         LinkMethod::HardLink => &self.counters.hard_linked,
@@ -213,11 +207,13 @@ impl Job<'_> {
                     counter.fetch_add(1, Ordering::Relaxed);
                     return Ok(Placed { method, cacheable });
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound && !blob().exists() => {
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound && !self.blob_path(&blob).exists() =>
+                {
                     return Err(StoreError::MissingBlob {
                         package: self.package.clone(),
                         entry: path.to_owned(),
-                        path: blob(),
+                        path: self.blob_path(&blob),
                     });
                 }
                 Err(e) if can_fall_back(method, &e) => {
@@ -235,20 +231,48 @@ impl Job<'_> {
         Err(StoreError::Link {
             package: self.package.clone(),
             entry: path.to_owned(),
-            path: target(),
+            path: join_relative(self.dest_dir, path),
             source: last_error.unwrap_or_else(|| io::ErrorKind::Unsupported.into()),
         })
     }
 
-    /// A hard link from the blob to `path` in the package, replacing a file already there.
-    fn hard_link(&self, blob_relative: &str, path: &str) -> io::Result<()> {
-        match sys::hard_link_at(self.blobs, blob_relative, self.dest, path) {
+    /// One method, from `blob` (relative to the store's `files`) to `path` in the package,
+    /// replacing a file already there.
+    fn attempt(&self, method: LinkMethod, blob: &str, path: &str, exec: bool) -> io::Result<()> {
+        match self.attempt_once(method, blob, path, exec) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 fs::remove_file(join_relative(self.dest_dir, path))?;
-                sys::hard_link_at(self.blobs, blob_relative, self.dest, path)
+                self.attempt_once(method, blob, path, exec)
             }
             result => result,
         }
+    }
+
+    fn attempt_once(
+        &self,
+        method: LinkMethod,
+        blob: &str,
+        path: &str,
+        exec: bool,
+    ) -> io::Result<()> {
+        match method {
+            LinkMethod::HardLink => sys::hard_link_at(self.blobs, blob, self.dest, path),
+            LinkMethod::Reflink => sys::reflink(
+                &self.blob_path(blob),
+                &join_relative(self.dest_dir, path),
+                exec,
+            ),
+            LinkMethod::Copy => {
+                // Open the blob first, so a missing blob never leaves an empty file behind.
+                let mut source = File::open(self.blob_path(blob))?;
+                let mut file = sys::create_private(&join_relative(self.dest_dir, path), exec)?;
+                io::copy(&mut source, &mut file).map(drop)
+            }
+        }
+    }
+
+    fn blob_path(&self, blob: &str) -> PathBuf {
+        self.store.layout.files.join(blob)
     }
 }
 
@@ -274,30 +298,6 @@ fn can_fall_back(method: LinkMethod, error: &io::Error) -> bool {
         // a copy is always a correct answer.
         LinkMethod::Reflink => true,
         LinkMethod::Copy => false,
-    }
-}
-
-/// One method, replacing a file already at `target`.
-fn attempt(method: LinkMethod, blob: &Path, target: &Path, exec: bool) -> io::Result<()> {
-    match attempt_once(method, blob, target, exec) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            fs::remove_file(target)?;
-            attempt_once(method, blob, target, exec)
-        }
-        result => result,
-    }
-}
-
-fn attempt_once(method: LinkMethod, blob: &Path, target: &Path, exec: bool) -> io::Result<()> {
-    match method {
-        LinkMethod::HardLink => fs::hard_link(blob, target),
-        LinkMethod::Reflink => sys::reflink(blob, target, exec),
-        LinkMethod::Copy => {
-            // Open the blob first, so a missing blob never leaves an empty file behind.
-            let mut source = File::open(blob)?;
-            let mut file = sys::create_private(target, exec)?;
-            io::copy(&mut source, &mut file).map(drop)
-        }
     }
 }
 
