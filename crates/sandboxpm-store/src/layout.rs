@@ -8,8 +8,9 @@
 //! ```
 //!
 //! The version level lets layouts live side by side: `v1`, which named blobs by SHA-512, is left
-//! alone (`sandboxpm store path` shows where; deleting it is safe once no project links into it). Executable and non-executable copies of
-//! the same content are separate blobs because permissions belong to the inode that hard links share.
+//! alone (deleting it is safe once no project links into it). Executable and non-executable copies
+//! of the same content are separate blobs because permissions belong to the inode that hard links
+//! share.
 //! The lock exists only so `prune` cannot delete a blob that a concurrent add has just decided it
 //! can reuse; adds among themselves need no lock (every write is a rename of a finished file).
 
@@ -21,7 +22,7 @@ use crate::error::{Result, StoreError};
 
 const EXEC_SUFFIX: &str = "-exec";
 /// The directory of this layout under the store root.
-pub(crate) const VERSION: &str = "v2";
+const VERSION: &str = "v2";
 
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
@@ -71,8 +72,7 @@ impl Layout {
     }
 
     pub(crate) fn blob_path(&self, hash: &BlobHash, exec: bool) -> PathBuf {
-        let name = Self::blob_name(hash, exec);
-        self.files.join(&name[..2]).join(&name[2..])
+        self.files.join(Self::blob_relative(hash, exec))
     }
 
     /// Parses `files/<shard>/<file>` back into a digest and the exec flag.
@@ -163,7 +163,6 @@ mod tests {
         assert_eq!(Layout::parse_blob(shard, file), Some((hash, true)));
         assert_eq!(Layout::parse_blob(shard, &hex[2..]), Some((hash, false)));
         assert_eq!(Layout::parse_blob(shard, "nope"), None);
-        assert_eq!(layout.files.join(Layout::blob_relative(&hash, true)), path);
         let tarball = Sha512Digest::of(b"x").to_hex();
         assert_eq!(
             Layout::parse_index_name(&format!("{tarball}.json")),
