@@ -28,7 +28,7 @@ pub use env_vars::{
 };
 pub use error::ConfigError;
 pub use load::{Config, LoadOptions};
-pub use npm_cli::installed_npm_default;
+pub use npm_cli::{NPM_TIMEOUT, ask_npm_registry};
 pub use npm_config::{ConfigEntry, ConfigSource, NpmConfig, NpmConfigInputs, find_project_dir};
 pub use npmrc::{FileTrust, NpmrcValue, ParsedNpmrc, expand_env, is_sensitive_key, parse_npmrc};
 pub use paths::{Paths, home_dir};

@@ -1,9 +1,9 @@
 //! Asking the installed npm for its registry, when no configuration layer names one.
 //!
 //! sandboxpm never hard-codes a registry host: the user's npm already knows its default (and any
-//! `builtin` config its installation ships), so we ask it, once per process, with a timeout. It
-//! runs in the temporary directory so no project's files are involved, with the environment we
-//! were given.
+//! `builtin` config its installation ships). It is read from npm's own files when that can be
+//! done with certainty, else npm is asked, once per process, with a timeout, in the temporary
+//! directory so no project's files are involved, with the environment we were given.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use crate::env_vars::Environment;
 use crate::url::normalize_registry;
 
+/// How long npm may take to answer.
+pub const NPM_TIMEOUT: Duration = Duration::from_secs(10);
+
 type Answers = Mutex<HashMap<PathBuf, Result<String, String>>>;
 
 fn answers() -> &'static Answers {
@@ -22,9 +25,10 @@ fn answers() -> &'static Answers {
     ANSWERS.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// Runs `<program> config get registry` (once per program per process) and returns the
-/// normalised URL, or why it could not be had.
-pub(crate) fn ask_npm_registry(
+/// npm's registry (once per program per process): read from the installation's files, else by
+/// running `<program> config get registry`. Returns the normalised URL, or why it could not be
+/// had.
+pub fn ask_npm_registry(
     program: &Path,
     timeout: Duration,
     env: &Environment,
@@ -52,7 +56,7 @@ pub(crate) fn ask_npm_registry(
 ///
 /// `None` whenever that cannot be read with certainty: another layout, or an installation that
 /// ships a builtin `npmrc` (which could set the registry); npm is then asked.
-pub fn installed_npm_default(npm_cli: &Path) -> Option<String> {
+fn installed_npm_default(npm_cli: &Path) -> Option<String> {
     let bin = npm_cli.parent().filter(|d| d.ends_with("bin"))?;
     let root = bin.parent()?;
     if root.join("npmrc").exists() {

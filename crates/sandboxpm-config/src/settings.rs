@@ -40,7 +40,7 @@ impl Default for RegistryFallback {
     fn default() -> Self {
         RegistryFallback::AskNpm {
             program: PathBuf::from("npm"),
-            timeout: Duration::from_secs(10),
+            timeout: crate::npm_cli::NPM_TIMEOUT,
         }
     }
 }

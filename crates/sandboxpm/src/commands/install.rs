@@ -683,15 +683,13 @@ fn basic(encoded: &str) -> anyhow::Result<Auth> {
     })
 }
 
-/// npm's registry when no `.npmrc` names one: read from npm's own files when it can be, else asked
-/// of npm and cached under `$SANDBOXPM_HOME/cache`, keyed by the npm executable and its
-/// modification time (asking npm starts node, hundreds of milliseconds).
+/// npm's registry when no `.npmrc` names one, as the configuration's fallback finds it, cached
+/// under `$SANDBOXPM_HOME/cache` and keyed by the npm executable and its modification time: an
+/// up-to-date install reads one small file instead (finding it may start node, hundreds of
+/// milliseconds).
 pub(crate) fn cached_npm_registry() -> Option<String> {
     let npm = sandboxpm_sandbox::doctor::which("npm")?;
     let npm = std::fs::canonicalize(npm).ok()?;
-    if let Some(registry) = sandboxpm_config::installed_npm_default(&npm) {
-        return Some(registry);
-    }
     let mtime = std::fs::metadata(&npm).ok()?.modified().ok()?;
     let stamp = mtime.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
     let home = std::env::var_os("SANDBOXPM_HOME")
@@ -706,15 +704,12 @@ pub(crate) fn cached_npm_registry() -> Option<String> {
     {
         return Some(registry.to_string());
     }
-    let out = std::process::Command::new(&npm)
-        .args(["config", "get", "registry"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let registry = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    if !out.status.success() || !registry.starts_with("http") {
-        return None;
-    }
+    let registry = sandboxpm_config::ask_npm_registry(
+        &npm,
+        sandboxpm_config::NPM_TIMEOUT,
+        &sandboxpm_config::Environment::from_process(),
+    )
+    .ok()?;
     // Best effort, written atomically: a torn cache file would only cost another npm call.
     let _ = std::fs::create_dir_all(cache.parent()?);
     let tmp = cache.with_extension(format!("tmp{}", std::process::id()));
