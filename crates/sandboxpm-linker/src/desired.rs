@@ -7,6 +7,7 @@
 //! (keys, edge names, bin commands and targets) is checked before anything is created.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use sandboxpm_npm::{PackageName, normalize_manifest_path};
 use sandboxpm_store::Sha512Digest;
@@ -14,6 +15,7 @@ use sandboxpm_store::Sha512Digest;
 use crate::error::{LinkError, LinkWarning, Result};
 use crate::lockfile::LockedPackage;
 use crate::plan::{LinkPlan, PlannedPackage};
+use crate::shared::{Identity, entry_names};
 
 /// A set of symlinks below one `node_modules` directory: `/`-separated relative path (an edge name
 /// like `@scope/name`, or `.bin/<command>`) → the link's text.
@@ -70,7 +72,13 @@ struct Node<'p> {
 }
 
 impl<'p> Desired<'p> {
-    pub(crate) fn compute(plan: &'p LinkPlan, warnings: &mut Vec<LinkWarning>) -> Result<Self> {
+    /// `shared_dir`: the store's directory of shared package directories, when packages may be
+    /// shared ([`crate::shared`]); `None` puts every package in the project.
+    pub(crate) fn compute(
+        plan: &'p LinkPlan,
+        shared_dir: Option<&Path>,
+        warnings: &mut Vec<LinkWarning>,
+    ) -> Result<Self> {
         let mut nodes: BTreeMap<&str, Node<'p>> = BTreeMap::new();
         let mut dirs: HashMap<String, &str> = HashMap::new();
         for planned in &plan.packages {
@@ -92,13 +100,13 @@ impl<'p> Desired<'p> {
             nodes.insert(&planned.key, Node { planned, dir, bins });
         }
 
-        let mut packages = BTreeMap::new();
+        // Each package's dependency edges, checked (self edges dropped).
+        let mut edges: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
         for (key, node) in &nodes {
             let planned = node.planned;
             let mut dependencies = BTreeMap::new();
-            let mut links = LinkSet::new();
             for (edge, target) in &planned.dependencies {
-                let dep = resolve_edge(&nodes, key, edge, target)?;
+                resolve_edge(&nodes, key, edge, target)?;
                 if *edge == planned.name {
                     // Node finds a package by its own name without any link (its directory is
                     // `node_modules/<name>`), so a self edge is redundant and any other edge of
@@ -112,11 +120,65 @@ impl<'p> Desired<'p> {
                     }
                     continue;
                 }
-                links.insert(
-                    edge.clone(),
-                    dependency_link(edge, &dep.dir, &dep.planned.name),
-                );
                 dependencies.insert(edge.clone(), target.clone());
+            }
+            edges.insert(key, dependencies);
+        }
+
+        let entries = match shared_dir {
+            Some(_) => {
+                let tarballs: BTreeMap<&str, Sha512Digest> = nodes
+                    .iter()
+                    .map(|(key, node)| (*key, node.planned.contents.tarball()))
+                    .collect();
+                let identities = nodes
+                    .iter()
+                    .map(|(key, node)| {
+                        let identity = Identity {
+                            key,
+                            dir: &node.dir,
+                            name: &node.planned.name,
+                            tarball: &tarballs[key].0,
+                            bins: &node.bins,
+                            private: node.planned.private_copy,
+                            edges: &edges[key],
+                        };
+                        (*key, identity)
+                    })
+                    .collect();
+                entry_names(&identities)
+            }
+            None => BTreeMap::new(),
+        };
+
+        let mut packages = BTreeMap::new();
+        for (key, node) in &nodes {
+            let planned = node.planned;
+            let dependencies = edges.remove(key).unwrap_or_default();
+            let entry = entries.get(*key);
+            let mut links = LinkSet::new();
+            let mut shared_dependencies = BTreeMap::new();
+            for (edge, target) in &dependencies {
+                let dep = &nodes[target.as_str()];
+                if let (None, Some(dep_entry)) = (entry, entries.get(target.as_str())) {
+                    shared_dependencies.insert(edge.clone(), dep_entry.clone());
+                }
+                let text = match (entry, entries.get(target.as_str()), shared_dir) {
+                    // Inside the shared directory, beside each other.
+                    (Some(_), Some(dep_entry), _) => {
+                        dependency_link(edge, dep_entry, &dep.planned.name)
+                    }
+                    // From the project into the store: absolute, so the project can move, and so
+                    // a script's sandbox reaches it without the `.sandboxpm/<dir>` link.
+                    (None, Some(dep_entry), Some(shared)) => shared
+                        .join(dep_entry)
+                        .join("node_modules")
+                        .join(&dep.planned.name)
+                        .to_string_lossy()
+                        .into_owned(),
+                    _ => dependency_link(edge, &dep.dir, &dep.planned.name),
+                };
+                links.insert(edge.clone(), text);
             }
             let (dep_bins, _) = select_bins(&nodes, &dependencies);
             for (command, text) in &dep_bins {
@@ -127,9 +189,11 @@ impl<'p> Desired<'p> {
                 name: planned.name.clone(),
                 tarball: planned.contents.tarball(),
                 private: planned.private_copy,
+                shared: entry.cloned(),
                 bins: node.bins.clone(),
                 dependencies,
                 dep_bins,
+                shared_dependencies,
             };
             packages.insert(
                 *key,

@@ -12,6 +12,14 @@
 //!   .bin/<cmd>                                 the direct dependencies' bins
 //! ```
 //!
+//! With [`LinkOptions::shared`], a package whose install scripts do not run, and which reaches no
+//! package whose scripts do, is not built in the project at all: `.sandboxpm/<dir>` is an absolute
+//! link to `<store>/v2/links/<dir>-<hash>`, a directory of the same shape built once for every
+//! project, named by a hash of the package's whole closure ([`shared`](crate::shared) explains
+//! the name). A project whose packages are all in the store links one symlink per package.
+//! Packages whose scripts run stay private to the project, as above; their links to shared
+//! dependencies are absolute too, so a script's sandbox can grant the real directories.
+//!
 //! Only direct dependencies appear at the top, so project code can only `require` what
 //! `package.json` declares; a package finds its own dependencies because Node resolves the real
 //! path of the symlink, whose parent `node_modules` holds exactly those. Every link is relative,
@@ -33,6 +41,7 @@ mod package_dir;
 mod plan;
 mod report;
 mod root;
+mod shared;
 mod sys;
 
 pub use error::{ForeignEntry, LinkError, LinkWarning, Result};

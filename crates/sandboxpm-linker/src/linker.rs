@@ -21,9 +21,9 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use sandboxpm_store::{LinkStats, PackageIndex, Store};
 
-use crate::desired::{Desired, DesiredPackage};
+use crate::desired::{Desired, DesiredPackage, PROJECT};
 use crate::error::{ForeignEntry, LinkError, Result, io_error};
-use crate::fsops::{describe, remove_tree};
+use crate::fsops::{describe, force_symlink, remove_tree};
 use crate::lockfile::{self, LOCK_VERSION, LinkLock, Previous};
 use crate::package_dir::{self, Built};
 use crate::plan::LinkPlan;
@@ -41,13 +41,38 @@ enum Action {
     Links(Option<BTreeSet<String>>),
     /// Its directory is (re)built, from this index if already loaded.
     Build(Option<Arc<PackageIndex>>),
+    /// It is shared: `<dir>` becomes a link to its shared directory, which is built first if
+    /// this says so.
+    Share(Option<SharedBuild>),
+}
+
+/// A shared directory to build.
+struct SharedBuild {
+    /// The index, if already loaded.
+    index: Option<Arc<PackageIndex>>,
+    /// A broken directory is there: move it aside.
+    replace: bool,
 }
 
 /// Materialises `plan` in `<plan.root>/node_modules`, changing only what differs from the last
 /// run (see `DESIGN.md`, "node_modules layout" and "Performance model").
 pub fn link(store: &Store, plan: &LinkPlan, options: &LinkOptions) -> Result<LinkReport> {
     let mut warnings = Vec::new();
-    let desired = Desired::compute(plan, &mut warnings)?;
+    let shared_dir = if options.shared {
+        let dir = store.links_dir();
+        Some(std::path::absolute(dir).map_err(io_error(None, "resolve", dir))?)
+    } else {
+        None
+    };
+    // `prune` takes the lock exclusively before deleting shared directories.
+    let _guard = match &shared_dir {
+        Some(_) => Some(store.hold_shared().map_err(|source| LinkError::Store {
+            key: PROJECT.to_owned(),
+            source,
+        })?),
+        None => None,
+    };
+    let desired = Desired::compute(plan, shared_dir.as_deref(), &mut warnings)?;
     let modules = plan.root.join("node_modules");
     let internal = modules.join(".sandboxpm");
     let lock_path = internal.join(LOCK_FILE);
@@ -77,7 +102,12 @@ pub fn link(store: &Store, plan: &LinkPlan, options: &LinkOptions) -> Result<Lin
     let packages: Vec<&DesiredPackage<'_>> = desired.packages.values().collect();
     let actions: Vec<Action> = packages
         .par_iter()
-        .map(|package| decide(store, &internal, package, &known, trusted))
+        .map(|package| match (&shared_dir, &package.locked.shared) {
+            (Some(dir), Some(entry)) => decide_shared(
+                store, &internal, dir, entry, package, &known, trusted, options,
+            ),
+            _ => decide(store, &internal, package, &known, trusted),
+        })
         .collect::<Result<_>>()?;
 
     let wanted_dirs: HashSet<&str> = packages.iter().map(|p| p.locked.dir.as_str()).collect();
@@ -136,24 +166,46 @@ pub fn link(store: &Store, plan: &LinkPlan, options: &LinkOptions) -> Result<Lin
         .par_iter()
         .zip(&actions)
         .filter_map(|(package, action)| match action {
-            Action::Build(index) => Some((package, index)),
+            Action::Build(index) => Some((package, index, None)),
+            Action::Share(Some(build)) => Some((package, &build.index, Some(build.replace))),
             _ => None,
         })
-        .map(|(package, index)| {
+        .map(|(package, index, shared)| {
             let index = match index {
                 Some(index) => Arc::clone(index),
                 None => package_dir::load_index(store, package.planned)?,
             };
-            package_dir::build(store, &internal, package, &index).map(|built| (*package, built))
+            let built = match (shared, &shared_dir, &package.locked.shared) {
+                (Some(replace), Some(dir), Some(entry)) => {
+                    package_dir::build_shared(store, dir, entry, package, &index, replace)?
+                }
+                _ => package_dir::build(store, &internal, package, &index)?,
+            };
+            Ok((*package, built))
         })
         .collect::<Result<_>>()?;
 
     let empty = BTreeSet::new();
+    let moved: Vec<PathBuf> = packages
+        .par_iter()
+        .zip(&actions)
+        .map(
+            |(package, action)| match (action, &shared_dir, &package.locked.shared) {
+                (Action::Share(_), Some(dir), Some(entry)) => {
+                    link_shared(&internal, &dir.join(entry), package)
+                }
+                _ => Ok(None),
+            },
+        )
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
     packages
         .par_iter()
         .zip(&actions)
         .try_for_each(|(package, action)| match action {
-            Action::Keep => Ok(()),
+            Action::Keep | Action::Share(_) => Ok(()),
             Action::Build(_) => package_dir::apply_links(&internal, package, Some(&empty)),
             Action::Links(previous) => {
                 package_dir::apply_links(&internal, package, previous.as_ref())
@@ -164,16 +216,27 @@ pub fn link(store: &Store, plan: &LinkPlan, options: &LinkOptions) -> Result<Lin
 
     let mut trash: Vec<PathBuf> = removed.iter().map(|dir| internal.join(dir)).collect();
     trash.extend(leftovers);
+    trash.extend(moved);
     trash.extend(builds.iter().filter_map(|(_, b)| b.trash.clone()));
     trash
         .par_iter()
         .try_for_each(|path| remove_tree(path).map_err(io_error(None, "remove", path.clone())))?;
 
     for (package, built) in builds {
-        report.linked.push(package.planned.key.clone());
+        if package.locked.shared.is_none() {
+            report.linked.push(package.planned.key.clone());
+        }
         report.files = add_stats(report.files, built.stats);
         report.warnings.extend(built.warnings);
     }
+    report.linked.extend(
+        packages
+            .iter()
+            .zip(&actions)
+            .filter(|(_, a)| matches!(a, Action::Share(_)))
+            .map(|(p, _)| p.planned.key.clone()),
+    );
+    report.linked.sort();
     report.relinked = packages
         .iter()
         .zip(&actions)
@@ -218,11 +281,80 @@ fn decide(
         _ => {}
     }
     let index = package_dir::load_index(store, package.planned)?;
-    Ok(if package_dir::verify(store, internal, package, &index) {
-        Action::Links(None)
+    Ok(
+        if package_dir::verify(store, &internal.join(&package.locked.dir), package, &index) {
+            Action::Links(None)
+        } else {
+            Action::Build(Some(index))
+        },
+    )
+}
+
+/// What to do with a shared package: nothing when its shared directory is there (and, when
+/// verifying, complete) and `<dir>` already links to it; otherwise link it, building it first
+/// if it is missing or broken.
+#[allow(clippy::too_many_arguments)]
+fn decide_shared(
+    store: &Store,
+    internal: &Path,
+    shared_dir: &Path,
+    entry: &str,
+    package: &DesiredPackage<'_>,
+    known: &LinkLock,
+    trusted: bool,
+    options: &LinkOptions,
+) -> Result<Action> {
+    let entry_dir = shared_dir.join(entry);
+    if !fs::symlink_metadata(&entry_dir).is_ok_and(|m| m.is_dir()) {
+        return Ok(Action::Share(Some(SharedBuild {
+            index: None,
+            replace: fs::symlink_metadata(&entry_dir).is_ok(),
+        })));
+    }
+    if options.verify {
+        let index = package_dir::load_index(store, package.planned)?;
+        if !package_dir::verify_shared(store, &entry_dir, package, &index) {
+            return Ok(Action::Share(Some(SharedBuild {
+                index: Some(index),
+                replace: true,
+            })));
+        }
+    }
+    let linked = if trusted {
+        known
+            .packages
+            .get(&package.planned.key)
+            .is_some_and(|previous| *previous == package.locked)
     } else {
-        Action::Build(Some(index))
+        fs::read_link(internal.join(&package.locked.dir))
+            .is_ok_and(|text| text == entry_dir.as_path())
+    };
+    Ok(if linked {
+        Action::Keep
+    } else {
+        Action::Share(None)
     })
+}
+
+/// Makes `internal/<dir>` a link to the shared directory, moving aside a directory that is there
+/// (the package was not shared before); returns where it went.
+fn link_shared(
+    internal: &Path,
+    entry_dir: &Path,
+    package: &DesiredPackage<'_>,
+) -> Result<Option<PathBuf>> {
+    let key = package.planned.key.as_str();
+    let path = internal.join(&package.locked.dir);
+    let moved = match fs::symlink_metadata(&path) {
+        Ok(m) if m.is_dir() => package_dir::move_aside(internal, &path, key)?,
+        _ => None,
+    };
+    force_symlink(&entry_dir.to_string_lossy(), &path).map_err(io_error(
+        Some(key),
+        "create symlink",
+        path,
+    ))?;
+    Ok(moved)
 }
 
 /// `node_modules` and `node_modules/.sandboxpm` must be directories (or not exist yet).

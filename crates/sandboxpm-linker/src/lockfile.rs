@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::desired::{dir_name, is_valid_command, is_valid_edge};
 use crate::error::{Result, io_error};
+use crate::shared::is_entry_name;
 
 /// The format version; a file with another version is ignored (and everything checked on disk).
 pub(crate) const LOCK_VERSION: u32 = 1;
@@ -54,6 +55,9 @@ pub(crate) struct LockedPackage {
     pub(crate) tarball: Sha512Digest,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) private: bool,
+    /// Its directory's name in the store's shared directory, when `<dir>` is a link to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) shared: Option<String>,
     /// The package's own bins (command → path in the package), made executable in its directory.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) bins: BTreeMap<String, String>,
@@ -63,6 +67,10 @@ pub(crate) struct LockedPackage {
     /// Its `.bin`: command → link text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) dep_bins: BTreeMap<String, String>,
+    /// Edge → shared directory, for each dependency that is shared while this package is not:
+    /// the link goes there, and the name changes when the dependency's closure does.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) shared_dependencies: BTreeMap<String, String>,
 }
 
 impl LockedPackage {
@@ -72,12 +80,15 @@ impl LockedPackage {
             && self.name == other.name
             && self.tarball == other.tarball
             && self.private == other.private
+            && self.shared == other.shared
             && self.bins == other.bins
     }
 
     /// Whether the directory's links would be the same.
     pub(crate) fn same_links(&self, other: &Self) -> bool {
-        self.dependencies == other.dependencies && self.dep_bins == other.dep_bins
+        self.dependencies == other.dependencies
+            && self.dep_bins == other.dep_bins
+            && self.shared_dependencies == other.shared_dependencies
     }
 
     /// The relative paths of its links below `<dir>/node_modules`.
@@ -145,9 +156,20 @@ fn validate(lock: &LinkLock) -> std::result::Result<(), String> {
         if package.dir != dir_name(key) || key.contains(['\0', '\\']) {
             return Err(format!("entry {key:?} has an unexpected directory"));
         }
+        if let Some(shared) = &package.shared
+            && !is_entry_name(&package.dir, shared)
+        {
+            return Err(format!("entry {key:?} has an unexpected shared directory"));
+        }
         is_valid_edge(&package.name).map_err(|e| format!("entry {key:?}: {e}"))?;
         for edge in package.dependencies.keys() {
             is_valid_edge(edge).map_err(|e| format!("entry {key:?}: {e}"))?;
+        }
+        for (edge, entry) in &package.shared_dependencies {
+            let target = package.dependencies.get(edge);
+            if !target.is_some_and(|t| is_entry_name(&dir_name(t), entry)) {
+                return Err(format!("entry {key:?} has an unexpected shared dependency"));
+            }
         }
         if !package
             .dep_bins
@@ -205,9 +227,11 @@ mod tests {
                 name: "@s/a".into(),
                 tarball: Sha512Digest::of(b"a"),
                 private: false,
+                shared: None,
                 bins: BTreeMap::new(),
                 dependencies: BTreeMap::from([("b".into(), "b@1.0.0".into())]),
                 dep_bins: BTreeMap::new(),
+                shared_dependencies: BTreeMap::new(),
             },
         );
         lock
@@ -230,6 +254,22 @@ mod tests {
         lock.packages.get_mut("@s/a@1.0.0").unwrap().dir = "../../../home".into();
         let json = serde_json::to_vec(&lock).unwrap();
         assert!(parse(&json).unwrap_err().contains("unexpected directory"));
+    }
+
+    #[test]
+    fn tampered_shared_directory_is_rejected() {
+        let mut lock = sample();
+        let package = lock.packages.get_mut("@s/a@1.0.0").unwrap();
+        package.shared = Some(format!("@s+a@1.0.0-{}", "0".repeat(32)));
+        assert!(parse(&serde_json::to_vec(&lock).unwrap()).is_ok());
+        let package = lock.packages.get_mut("@s/a@1.0.0").unwrap();
+        package.shared = Some("../../../home".into());
+        let json = serde_json::to_vec(&lock).unwrap();
+        assert!(
+            parse(&json)
+                .unwrap_err()
+                .contains("unexpected shared directory")
+        );
     }
 
     #[test]

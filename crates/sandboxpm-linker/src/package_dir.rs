@@ -71,11 +71,69 @@ pub(crate) fn build(
     index: &PackageIndex,
 ) -> Result<Built> {
     let key = package.planned.key.as_str();
-    let locked = &package.locked;
     let staging_path = internal.join(unique_name(".tmp-"));
-    fs::create_dir(&staging_path).map_err(io_error(Some(key), "create", &staging_path))?;
     let mut staging = Staging(Some(staging_path.clone()));
+    let (stats, warnings) = materialise(store, &staging_path, package, index)?;
+    let target = internal.join(&package.locked.dir);
+    let trash = move_aside(internal, &target, key)?;
+    fs::rename(&staging_path, &target).map_err(io_error(Some(key), "rename into", &target))?;
+    staging.0 = None;
+    Ok(Built {
+        stats,
+        trash,
+        warnings,
+    })
+}
 
+/// Materialises the package's shared directory `shared_dir/<entry>`, links included, unless
+/// another install made it first. `replace`: the directory there is broken; move it aside.
+pub(crate) fn build_shared(
+    store: &Store,
+    shared_dir: &Path,
+    entry: &str,
+    package: &DesiredPackage<'_>,
+    index: &PackageIndex,
+    replace: bool,
+) -> Result<Built> {
+    let key = package.planned.key.as_str();
+    fs::create_dir_all(shared_dir).map_err(io_error(Some(key), "create", shared_dir))?;
+    let staging_path = shared_dir.join(unique_name(".tmp-"));
+    let mut staging = Staging(Some(staging_path.clone()));
+    let (stats, warnings) = materialise(store, &staging_path, package, index)?;
+    let modules = staging_path.join("node_modules");
+    for (rel, text) in &package.links {
+        let path = join_rel(&modules, rel);
+        force_symlink(text, &path).map_err(io_error(Some(key), "create symlink", path))?;
+    }
+    let target = shared_dir.join(entry);
+    let trash = if replace {
+        move_aside(shared_dir, &target, key)?
+    } else {
+        None
+    };
+    match fs::rename(&staging_path, &target) {
+        Ok(()) => staging.0 = None,
+        // Another install finished the same directory first: its contents are the same.
+        Err(e) if !replace && target.is_dir() => drop(e),
+        Err(e) => return Err(io_error(Some(key), "rename into", &target)(e)),
+    }
+    Ok(Built {
+        stats,
+        trash,
+        warnings,
+    })
+}
+
+/// `<staging>/node_modules/<name>/…`: the package's files, with its bins made executable.
+fn materialise(
+    store: &Store,
+    staging_path: &Path,
+    package: &DesiredPackage<'_>,
+    index: &PackageIndex,
+) -> Result<(LinkStats, Vec<LinkWarning>)> {
+    let key = package.planned.key.as_str();
+    let locked = &package.locked;
+    fs::create_dir(staging_path).map_err(io_error(Some(key), "create", staging_path))?;
     let content = join_rel(&staging_path.join("node_modules"), &locked.name);
     let mode = if locked.private {
         LinkMode::Copy
@@ -108,27 +166,23 @@ pub(crate) fn build(
             Some(_) => {}
         }
     }
-
-    let target = internal.join(&locked.dir);
-    let trash = match fs::symlink_metadata(&target) {
-        Ok(_) => {
-            let trash = internal.join(unique_name(".trash-"));
-            fs::rename(&target, &trash).map_err(io_error(Some(key), "move aside", &target))?;
-            Some(trash)
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_error(Some(key), "inspect", target)(e)),
-    };
-    fs::rename(&staging_path, &target).map_err(io_error(Some(key), "rename into", &target))?;
-    staging.0 = None;
-    Ok(Built {
-        stats,
-        trash,
-        warnings,
-    })
+    Ok((stats, warnings))
 }
 
-/// Whether `internal/<dir>` holds every file of the index, as the check used when `lock.json`
+/// Renames whatever is at `target` to a `.trash-*` name in `dir`, returning that name.
+pub(crate) fn move_aside(dir: &Path, target: &Path, key: &str) -> Result<Option<PathBuf>> {
+    match fs::symlink_metadata(target) {
+        Ok(_) => {
+            let trash = dir.join(unique_name(".trash-"));
+            fs::rename(target, &trash).map_err(io_error(Some(key), "move aside", target))?;
+            Ok(Some(trash))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(Some(key), "inspect", target)(e)),
+    }
+}
+
+/// Whether `dir` (`internal/<dir>`, or the package's shared directory) holds every file of the index, as the check used when `lock.json`
 /// cannot vouch for the directory. Each file must be a regular file of the right size, executable
 /// if the tarball said so; a file sharing its inode with other names must be the store's blob for
 /// it (so a hard link to other content of the same size is caught), and a private package may have
@@ -136,12 +190,12 @@ pub(crate) fn build(
 /// Extra files are allowed, since install scripts write build output there.
 pub(crate) fn verify(
     store: &Store,
-    internal: &Path,
+    dir: &Path,
     package: &DesiredPackage<'_>,
     index: &PackageIndex,
 ) -> bool {
     let locked = &package.locked;
-    let dir = internal.join(&locked.dir);
+    let dir = dir.to_path_buf();
     let modules = dir.join("node_modules");
     let content = join_rel(&modules, &locked.name);
     // Real directories all the way down: a symlink here would make the files below someone else's.
@@ -178,6 +232,20 @@ pub(crate) fn verify(
             || fs::symlink_metadata(join_rel(&content, path)).is_ok_and(|m| sys::is_executable(&m))
     });
     files_ok && bins_ok
+}
+
+/// [`verify`], plus every link the shared directory must hold.
+pub(crate) fn verify_shared(
+    store: &Store,
+    entry_dir: &Path,
+    package: &DesiredPackage<'_>,
+    index: &PackageIndex,
+) -> bool {
+    let modules = entry_dir.join("node_modules");
+    verify(store, entry_dir, package, index)
+        && package.links.iter().all(|(rel, text)| {
+            fs::read_link(join_rel(&modules, rel)).is_ok_and(|t| t.as_os_str() == text.as_str())
+        })
 }
 
 /// Brings the links below `internal/<dir>/node_modules` to `links`. `previous` lists the links a

@@ -26,6 +26,10 @@ pub struct LinkOptions {
     /// Ignore `lock.json` and check every package directory on disk (`install --force`-like
     /// repair after a user edited `node_modules/.sandboxpm` by hand).
     pub verify: bool,
+    /// Put every package that runs no install script, and depends on none that does, in the
+    /// store's shared directory ([`sandboxpm_store::Store::links_dir`]), built once for every
+    /// project; the project's `node_modules/.sandboxpm/<dir>` is then a link to it.
+    pub shared: bool,
 }
 
 /// What `lock.json` said at the start of the run.

@@ -4,6 +4,8 @@
 //! <root>/v2/files/<2 hex>/<62 hex>[-exec]    blobs, read-only, named by the BLAKE3 of their content
 //! <root>/v2/index/<128 hex>.json             one index per tarball, named by the tarball's SHA-512
 //! <root>/v2/tmp/                             staging; finished work is renamed into place
+//! <root>/v2/links/<dir>-<32 hex>/node_modules  shared package directories (the linker's; see
+//!                                             `sandboxpm-linker`), named by their closure's hash
 //! <root>/v2/lock                             adds and links hold it shared, prune exclusive
 //! ```
 //!
@@ -30,6 +32,7 @@ pub(crate) struct Layout {
     pub(crate) files: PathBuf,
     pub(crate) index: PathBuf,
     pub(crate) tmp: PathBuf,
+    pub(crate) links: PathBuf,
     lock: PathBuf,
 }
 
@@ -40,6 +43,7 @@ impl Layout {
             files: versioned.join("files"),
             index: versioned.join("index"),
             tmp: versioned.join("tmp"),
+            links: versioned.join("links"),
             lock: versioned.join("lock"),
             root,
         }

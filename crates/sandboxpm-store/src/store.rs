@@ -49,6 +49,12 @@ pub struct Store {
     pub(crate) link_methods: Mutex<HashMap<(u64, bool), LinkMethod>>,
 }
 
+/// The store's shared lock, released on drop ([`Store::hold_shared`]).
+#[derive(Debug)]
+pub struct StoreGuard {
+    _file: std::fs::File,
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
@@ -69,6 +75,20 @@ impl Store {
     /// The store's root directory (the one given to [`Store::open`]).
     pub fn path(&self) -> &Path {
         &self.layout.root
+    }
+
+    /// The directory of shared package directories (`<root>/v2/links`), which the linker fills
+    /// and `prune` empties of what no kept project uses. It may not exist yet.
+    pub fn links_dir(&self) -> &Path {
+        &self.layout.links
+    }
+
+    /// Holds the store's shared lock until the returned guard is dropped: `prune` (which takes it
+    /// exclusively) cannot delete a shared package directory while a link run points at it.
+    pub fn hold_shared(&self) -> Result<StoreGuard> {
+        self.layout
+            .lock_shared()
+            .map(|file| StoreGuard { _file: file })
     }
 
     /// Where the blob for `entry` lives.

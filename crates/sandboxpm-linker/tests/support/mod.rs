@@ -64,6 +64,22 @@ impl Fixture {
         link(&self.store, plan, &LinkOptions::default())
     }
 
+    /// Links with shared package directories in the store.
+    pub fn link_shared(&self, plan: &LinkPlan) -> Result<LinkReport> {
+        let options = LinkOptions {
+            shared: true,
+            ..LinkOptions::default()
+        };
+        link(&self.store, plan, &options)
+    }
+
+    /// Another project directory next to the first one.
+    pub fn other_project(&self, name: &str) -> PathBuf {
+        let root = self.root.with_file_name(name);
+        fs::create_dir_all(&root).unwrap();
+        root
+    }
+
     pub fn modules(&self) -> PathBuf {
         self.root.join("node_modules")
     }
