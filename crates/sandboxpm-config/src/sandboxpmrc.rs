@@ -10,7 +10,8 @@
 //!     "backend": "auto",
 //!     "packages": { "puppeteer": { "network": ["*.example.org:443"], "write": ["~/.cache/puppeteer"] } }
 //!   },
-//!   "storeDir": "~/.sandboxpm/store"
+//!   "storeDir": "~/.sandboxpm/store",
+//!   "sharePackages": true
 //! }
 //! ```
 //!
@@ -198,6 +199,8 @@ pub struct SandboxpmrcFile {
     pub packages: BTreeMap<String, PackageGrants>,
     /// `storeDir`, resolved (`~/` expanded, relative to the file's directory).
     pub store_dir: Option<PathBuf>,
+    /// `sharePackages`
+    pub share_packages: Option<bool>,
 }
 
 impl SandboxpmrcFile {
@@ -316,6 +319,7 @@ impl Validator<'_> {
                 "envPassthrough",
                 "sandbox",
                 "storeDir",
+                "sharePackages",
             ],
         )?;
         let mut file = SandboxpmrcFile {
@@ -392,6 +396,15 @@ impl Validator<'_> {
                 (Some(rest), Some(home)) => home.join(rest),
                 _ => base.join(text),
             });
+        }
+        if let Some(v) = root.get("sharePackages") {
+            let Value::Bool(share) = v else {
+                return Err(self.error(
+                    "sharePackages",
+                    format!("expected true or false, found {}", kind(v)),
+                ));
+            };
+            file.share_packages = Some(*share);
         }
         Ok(file)
     }
@@ -527,6 +540,9 @@ pub struct SandboxpmSettings {
     pub packages: BTreeMap<String, PackageGrants>,
     /// `storeDir` from the user file.
     pub store_dir: Option<PathBuf>,
+    /// `sharePackages` (default true): packages whose closure runs no install script live in the
+    /// store's shared directory instead of each project's `node_modules/.sandboxpm`.
+    pub share_packages: bool,
     /// The files that were read: project, then user.
     pub project: Option<SandboxpmrcFile>,
     /// The user file.
@@ -589,6 +605,11 @@ impl SandboxpmSettings {
                 .unwrap_or(SandboxBackend::Auto),
             packages,
             store_dir: user.as_ref().and_then(|u| u.store_dir.clone()),
+            share_packages: layers
+                .iter()
+                .rev()
+                .find_map(|l| l.share_packages)
+                .unwrap_or(true),
             project,
             user,
             warnings,

@@ -142,6 +142,10 @@ fn bad_values_name_their_path() {
             r#"{"storeDir": false}"#,
             "storeDir: expected a string, found a boolean",
         ),
+        (
+            r#"{"sharePackages": "no"}"#,
+            "sharePackages: expected true or false, found a string",
+        ),
         ("[]", "(root): expected an object, found an array"),
     ];
     for (text, expected) in cases {
@@ -192,6 +196,15 @@ fn project_wins_lists_combine() {
     assert_eq!(s.packages["q"].write, ["/q"]);
     assert_eq!(s.store_dir.as_deref(), Some(Path::new("/store")));
     assert!(s.warnings.is_empty());
+    assert!(s.share_packages, "shared by default");
+}
+
+#[test]
+fn share_packages_project_over_user() {
+    let user = file(r#"{"sharePackages": false}"#, "/home/u/.sandboxpmrc");
+    assert!(!SandboxpmSettings::merge(None, Some(user.clone())).share_packages);
+    let project = file(r#"{"sharePackages": true}"#, "/p/.sandboxpmrc");
+    assert!(SandboxpmSettings::merge(Some(project), Some(user)).share_packages);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! - **read**: the package's dependencies, transitively, found by following the links the linker
 //!   made in `node_modules/.sandboxpm/<dir>/node_modules` to their real directories, and those
 //!   link directories themselves (Node resolves `require` through them). A link whose target is
-//!   outside `node_modules/.sandboxpm` is not followed;
+//!   outside `node_modules/.sandboxpm` and the store's shared directories is not followed;
 //! - **write**: the package's own directory (a private copy, never store blobs), plus the
 //!   `write` paths the user granted in `.sandboxpmrc` `sandbox.packages.<name>`;
 //! - **network**: none, unless `sandbox.packages.<name>.network` lists hosts;
@@ -54,6 +54,9 @@ pub struct ScriptPolicyInputs<'a> {
     /// The npm configuration files sandboxpm read ([`sandboxpm_config::NpmConfig::files`]):
     /// they hold registry tokens, so no script reads them, wherever they are.
     pub npm_config_files: &'a [PathBuf],
+    /// The store's directory of shared package directories ([`sandboxpm_store`]'s `links_dir`):
+    /// dependency links that resolve into it are followed too.
+    pub shared_dir: Option<&'a Path>,
 }
 
 /// The (unresolved) policy of the package's scripts.
@@ -79,7 +82,7 @@ pub fn script_policy(inputs: &ScriptPolicyInputs<'_>) -> Policy {
 
     let links = dependency_links_dir(inputs.project_dir, &inputs.package.key);
     policy.read.push(text(&links));
-    let deps = dependency_dirs(inputs.project_dir, &inputs.package.key);
+    let deps = dependency_dirs(inputs.project_dir, &inputs.package.key, inputs.shared_dir);
     policy.read.extend(deps.link_dirs.iter().map(|p| text(p)));
     policy
         .read
@@ -130,14 +133,16 @@ pub struct DependencyDirs {
 
 /// Follows the dependency links from `node_modules/.sandboxpm/<dir>/node_modules` of `key`, and
 /// from those of each dependency found, to the real directories. Only links that resolve inside
-/// the project's `node_modules/.sandboxpm` are followed: the links are the linker's, but a
-/// grant is too important to take on trust.
-pub fn dependency_dirs(project_dir: &Path, key: &str) -> DependencyDirs {
+/// the project's `node_modules/.sandboxpm`, or to a package directory in `shared_dir` (the
+/// store's shared package directories), are followed: the links are the linker's, but a grant
+/// is too important to take on trust.
+pub fn dependency_dirs(project_dir: &Path, key: &str, shared_dir: Option<&Path>) -> DependencyDirs {
     let mut out = DependencyDirs::default();
     let Ok(store) = std::fs::canonicalize(project_dir.join("node_modules").join(".sandboxpm"))
     else {
         return out;
     };
+    let shared = shared_dir.and_then(|d| std::fs::canonicalize(d).ok());
     let Ok(start) = std::fs::canonicalize(dependency_links_dir(project_dir, key)) else {
         return out;
     };
@@ -152,7 +157,9 @@ pub fn dependency_dirs(project_dir: &Path, key: &str) -> DependencyDirs {
             // `<store>/<dir>/node_modules/<name>` (or `<name>` = `@scope/name`).
             let Some(link_dir) = real.ancestors().find(|a| {
                 a.file_name().is_some_and(|n| n == "node_modules")
-                    && a.parent().and_then(Path::parent) == Some(store.as_path())
+                    && a.parent()
+                        .and_then(Path::parent)
+                        .is_some_and(|holder| holder == store || shared.as_deref() == Some(holder))
             }) else {
                 continue;
             };

@@ -46,6 +46,8 @@ pub struct ScriptContext<'a> {
     pub resolve_base: &'a ResolveContext,
     /// The per-script timeout; `None` for the default.
     pub timeout_secs: Option<u64>,
+    /// The store's directory of shared package directories, which dependencies may link into.
+    pub shared_dir: Option<&'a Path>,
 }
 
 /// One script ready to run.
@@ -85,6 +87,7 @@ pub fn prepare_job(
         grants: ctx.settings.packages.get(&package.name),
         timeout_secs: ctx.timeout_secs,
         npm_config_files: &ctx.npm_config.files,
+        shared_dir: ctx.shared_dir,
     });
     let mut scripts = Vec::new();
     for (event, command) in package.runnable() {

@@ -169,6 +169,7 @@ fn policy_inputs<'a>(
         grants,
         timeout_secs: None,
         npm_config_files: &[],
+        shared_dir: None,
     }
 }
 
@@ -176,7 +177,7 @@ fn policy_inputs<'a>(
 fn dependencies_are_followed_to_their_real_directories_inside_the_store_only() {
     let (p, _) = project_with_deps();
     let store = p.root.join("node_modules/.sandboxpm");
-    let deps = dependency_dirs(&p.root, "esbuild@0.19.4");
+    let deps = dependency_dirs(&p.root, "esbuild@0.19.4", None);
     assert_eq!(
         deps.package_dirs,
         vec![

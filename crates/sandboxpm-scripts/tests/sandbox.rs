@@ -123,6 +123,7 @@ impl Sandbox {
                 caller_env: &caller_env,
                 resolve_base: &base,
                 timeout_secs: Some(60),
+                shared_dir: None,
             },
             package,
         )

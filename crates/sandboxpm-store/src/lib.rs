@@ -33,4 +33,4 @@ pub use link::{LinkMethod, LinkMode, LinkStats};
 pub use maintenance::{
     CorruptBlob, DamagedIndex, MissingBlob, PruneReport, RepairReport, StoreStatus, VerifyReport,
 };
-pub use store::{Store, StoreGuard, StoreOptions};
+pub use store::{Store, StoreGuard, StoreOptions, links_dir};

@@ -89,6 +89,8 @@ pub struct RepairReport {
     pub removed_blobs: u64,
     /// Indexes removed (damaged, or relying on a corrupt or missing blob).
     pub removed_indexes: u64,
+    /// Shared package directories removed (they hold the removed blobs' inodes).
+    pub removed_shared: u64,
 }
 
 /// What [`Store::prune`] removed.
@@ -100,8 +102,10 @@ pub struct PruneReport {
     pub removed_blobs: u64,
     /// Bytes of the removed blobs.
     pub freed_bytes: u64,
-    /// Leftovers of interrupted work removed from `tmp/`.
+    /// Leftovers of interrupted work removed from `tmp/` and `links/`.
     pub removed_tmp_entries: u64,
+    /// Shared package directories removed (no kept project links them).
+    pub removed_shared: u64,
 }
 
 /// What [`Store::status`] counted.
@@ -115,6 +119,8 @@ pub struct StoreStatus {
     pub blob_bytes: u64,
     /// Entries in `tmp/` (work in progress, or leftovers of interrupted work).
     pub tmp_entries: u64,
+    /// Shared package directories in `links/`.
+    pub shared: u64,
 }
 
 struct BlobFile {
@@ -200,6 +206,12 @@ impl Store {
         if bad.is_empty() {
             return Ok(repaired);
         }
+        // A shared directory holds blobs' inodes: one may hold the corrupt content, or lack a file.
+        // Each is rebuilt from the store by the next install of a project that links it.
+        for entry in read_dir(&self.layout.links)? {
+            remove_tree(&entry)?;
+            repaired.removed_shared += 1;
+        }
         for IndexFile { path, tarball } in list_indexes(&self.layout)?.found {
             let relies_on_bad = match load_checked(&path, &tarball) {
                 Ok(index) => index
@@ -215,12 +227,31 @@ impl Store {
         Ok(repaired)
     }
 
-    /// Keeps the indexes of the tarballs in `keep` and the blobs they reference; removes every other
-    /// index and blob, and the leftovers in `tmp/`.
-    pub fn prune(&self, keep: impl IntoIterator<Item = [u8; 64]>) -> Result<PruneReport> {
+    /// Keeps the indexes of the tarballs in `keep` and the blobs they reference, and the shared
+    /// package directories named in `keep_shared`; removes every other index, blob and shared
+    /// directory, and the leftovers of interrupted work.
+    pub fn prune(
+        &self,
+        keep: impl IntoIterator<Item = [u8; 64]>,
+        keep_shared: &HashSet<String>,
+    ) -> Result<PruneReport> {
         let keep: HashSet<Sha512Digest> = keep.into_iter().map(Sha512Digest).collect();
         let _lock = self.layout.lock_exclusive()?;
         let mut report = PruneReport::default();
+
+        // First, so the blobs they hard-link are freed with the rest. The exclusive lock means no
+        // link run is pointing a project at one meanwhile.
+        for entry in read_dir(&self.layout.links)? {
+            let name = entry.file_name().map(|n| n.to_string_lossy().into_owned());
+            let Some(name) = name else { continue };
+            if is_dot_name(&entry) {
+                remove_tree(&entry)?;
+                report.removed_tmp_entries += 1;
+            } else if !keep_shared.contains(&name) {
+                remove_tree(&entry)?;
+                report.removed_shared += 1;
+            }
+        }
 
         let mut referenced: HashSet<(BlobHash, bool)> = HashSet::new();
         for IndexFile { path, tarball } in list_indexes(&self.layout)?.found {
@@ -290,6 +321,10 @@ impl Store {
             blobs: blobs.len() as u64,
             blob_bytes,
             tmp_entries: read_dir(&self.layout.tmp)?.len() as u64,
+            shared: read_dir(&self.layout.links)?
+                .iter()
+                .filter(|p| !is_dot_name(p))
+                .count() as u64,
         })
     }
 }
@@ -386,6 +421,29 @@ fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
         .map_err(read_err)?;
     paths.sort();
     Ok(paths)
+}
+
+/// `.tmp-*` and `.trash-*`: the linker's work in progress or leftovers.
+fn is_dot_name(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+/// Removes a directory tree (or a file), not following symlinks.
+fn remove_tree(path: &Path) -> Result<()> {
+    let removed = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match removed {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::Maintenance {
+            action: "remove",
+            path: path.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Removes a file; `false` if it was already gone (another prune, or a repair, got there first).

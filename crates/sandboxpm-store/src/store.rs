@@ -49,6 +49,12 @@ pub struct Store {
     pub(crate) link_methods: Mutex<HashMap<(u64, bool), LinkMethod>>,
 }
 
+/// The directory of shared package directories of the store at `root`, without opening it
+/// ([`Store::links_dir`]).
+pub fn links_dir(root: &Path) -> PathBuf {
+    Layout::new(root.to_path_buf()).links
+}
+
 /// The store's shared lock, released on drop ([`Store::hold_shared`]).
 #[derive(Debug)]
 pub struct StoreGuard {

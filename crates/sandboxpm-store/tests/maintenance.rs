@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 
@@ -108,7 +109,7 @@ fn prune_removes_unreferenced_blobs_and_indexes() {
     // Leftovers of an interrupted add.
     fs::create_dir(store.path().join("v2/tmp/add-crashed")).unwrap();
 
-    let report = store.prune([a_hash]).unwrap();
+    let report = store.prune([a_hash], &HashSet::new()).unwrap();
     assert_eq!(report.removed_indexes, 1);
     assert_eq!(report.removed_blobs, 2, "b's package.json and b.js");
     assert_eq!(report.removed_tmp_entries, 1);
@@ -128,7 +129,7 @@ fn prune_removes_unreferenced_blobs_and_indexes() {
         (1, 3, 0)
     );
 
-    let report = store.prune([]).unwrap();
+    let report = store.prune([], &HashSet::new()).unwrap();
     assert_eq!((report.removed_indexes, report.removed_blobs), (1, 3));
     let status = store.status().unwrap();
     assert_eq!((status.indexes, status.blobs, status.blob_bytes), (0, 0, 0));
@@ -151,4 +152,33 @@ fn status_counts_blobs_once() {
     let json_b = r#"{"name":"b","version":"1.0.0"}"#.len() as u64;
     assert_eq!(status.blob_bytes, json_a + json_b + 3 + 6 + 6);
     assert_eq!(status.tmp_entries, 0);
+}
+
+#[test]
+fn prune_keeps_only_the_named_shared_directories() {
+    let (_dir, store) = store();
+    let (a, a_hash) = add(&store, &package_a());
+    let links = store.links_dir().to_path_buf();
+    for name in ["a@1.0.0-kept", "a@1.0.0-gone"] {
+        store
+            .link_package(&a, &links.join(name).join("node_modules/a"), LinkMode::Auto)
+            .unwrap();
+    }
+    fs::create_dir_all(links.join(".tmp-1-2-3")).unwrap();
+    assert_eq!(store.status().unwrap().shared, 2);
+
+    let keep = HashSet::from(["a@1.0.0-kept".to_owned()]);
+    let report = store.prune([a_hash], &keep).unwrap();
+    assert_eq!(report.removed_shared, 1);
+    assert_eq!(report.removed_tmp_entries, 1);
+    assert!(links.join("a@1.0.0-kept/node_modules/a/LICENSE").is_file());
+    assert!(!links.join("a@1.0.0-gone").exists());
+    assert!(!links.join(".tmp-1-2-3").exists());
+    assert_eq!(store.status().unwrap().shared, 1);
+
+    // Nothing kept: the directory goes, and with it the last link to the blobs.
+    let report = store.prune([], &HashSet::new()).unwrap();
+    assert_eq!(report.removed_shared, 1);
+    assert_eq!(store.status().unwrap().blobs, 0);
+    assert_eq!(fs::read_dir(&links).unwrap().count(), 0);
 }

@@ -346,12 +346,22 @@ fn store_verify_finds_a_corrupted_file_and_repair_removes_it() {
     assert_eq!(s.indexes().len(), 2, "verify alone changed the store");
 
     let out = s.ok(&app, &["store", "verify", "--repair"]);
+    // left and right were shared package directories holding the blobs' inodes: gone too.
     assert!(
-        out.contains("removed 1 corrupt file(s) and 1 package index(es)"),
+        out.contains("removed 1 corrupt file(s), 1 package index(es) and 2 shared package"),
         "{out}"
     );
     assert!(!blob.exists());
     assert_eq!(s.indexes().len(), 1);
+    assert!(
+        s.ok(&app, &["store", "verify"])
+            .contains("the store is intact")
+    );
+
+    // The next install notices and downloads right again: its files are the registry's.
+    s.ok(&app, &["install"]);
+    let index = read(&app.join("node_modules/right/index.js"));
+    assert!(index.contains("right@1.0.0"), "{index}");
     assert!(
         s.ok(&app, &["store", "verify"])
             .contains("the store is intact")
@@ -368,16 +378,28 @@ fn prune_after_remove_deletes_the_unreferenced_index_unless_another_project_keep
     s.ok(&app, &["remove", "right"]);
     assert_eq!(s.indexes().len(), 2);
 
-    // `other` still uses right: kept.
+    // `other` still uses right: kept, with its shared directory.
     let out = s.ok(&app, &["store", "prune", "--keep-project", "../other"]);
-    assert!(out.contains("removed 0 package(s)"), "{out}");
+    assert!(
+        out.contains("removed 0 package(s), 0 file(s) and 0 shared"),
+        "{out}"
+    );
     assert_eq!(s.indexes().len(), 2);
+    assert!(read(&other.join("node_modules/right/index.js")).contains("right@1.0.0"));
 
     let files_before = s.blobs().len();
     let out = s.ok(&app, &["store", "prune"]);
     assert!(out.contains("removed right@1.0.0\n"), "{out}");
-    assert!(out.contains("removed 1 package(s)"), "{out}");
+    assert!(
+        out.contains("removed 1 package(s)") && out.contains("and 1 shared package"),
+        "{out}"
+    );
     assert!(!out.contains("removed left"), "{out}");
+    // `other`'s next install rebuilds what prune took: right comes back from the registry.
+    s.ok(&other, &["install"]);
+    assert!(read(&other.join("node_modules/right/index.js")).contains("right@1.0.0"));
+    std::fs::remove_dir_all(other.join("node_modules")).unwrap();
+    s.ok(&app, &["store", "prune"]);
     assert_eq!(s.indexes().len(), 1);
     assert!(s.blobs().len() < files_before);
     // What is left is exactly what app uses, and it still installs from the store alone.

@@ -1085,6 +1085,9 @@ echo '{}' > ../../../lock.json; echo '{}' > @PROJECT@/node_modules/.sandboxpm/lo
 touch ../../.sandboxpm-scripts-done ../../../other@1.0.0/.sandboxpm-scripts-done
 find @SBX_HOME@/store -type f | while read -r f; do echo '// @NONCE@' >> "$f"; done
 mkdir -p @SBX_HOME@/store/v2/index && echo '{}' > @SBX_HOME@/store/v2/index/evil-@NONCE@.json
+# Shared package directories: add a link into each, and a directory beside them.
+for d in @SBX_HOME@/store/v2/links/*/node_modules; do ln -s /tmp "$d/evil-@NONCE@"; done
+mkdir -p @SBX_HOME@/store/v2/links/evil-@NONCE@
 echo BUILT | tr -d '\n' > built.txt
 "#;
     attack(Attack {
@@ -1128,6 +1131,15 @@ echo BUILT | tr -d '\n' > built.txt
                     .as_deref(),
                 Some("victim"),
                 "{}: the script could not require its own dependency",
+                case.label()
+            );
+            // The dependency lives in the store's shared directory, not in the project.
+            let shared = case
+                .project
+                .join("node_modules/.sandboxpm/victim-dep@1.0.0");
+            assert!(
+                std::fs::read_link(&shared).is_ok_and(|t| t.starts_with(&case.sbx_home)),
+                "{}: victim-dep is not linked from the store's shared directory",
                 case.label()
             );
         },

@@ -365,8 +365,12 @@ async fn run(
     out.progress("linking");
     let plan = link_plan(project, &graph, &mut contents, options, &mut warnings)?;
     let link_store = Arc::clone(&store);
+    let link_options = LinkOptions {
+        shared: config.sandboxpm.share_packages,
+        ..LinkOptions::default()
+    };
     let report = tokio::task::spawn_blocking(move || {
-        sandboxpm_linker::link(&link_store, &plan, &LinkOptions::default())
+        sandboxpm_linker::link(&link_store, &plan, &link_options)
     })
     .await??;
     warnings.extend(report.warnings.iter().map(ToString::to_string));

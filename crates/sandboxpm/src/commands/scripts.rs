@@ -135,6 +135,7 @@ pub fn run_install_scripts(
         config.npm.get("nodedir"),
     );
     let resolve_base = ResolveContext::from_process().context("reading the current directory")?;
+    let shared_dir = sandboxpm_store::links_dir(&config.paths.store_dir);
     let ctx = ScriptContext {
         project_dir: project,
         settings: &config.sandboxpm,
@@ -143,6 +144,7 @@ pub fn run_install_scripts(
         caller_env: &caller_env,
         resolve_base: &resolve_base,
         timeout_secs: None,
+        shared_dir: Some(&shared_dir),
     };
     let deps: BTreeMap<String, Vec<String>> = candidates
         .iter()

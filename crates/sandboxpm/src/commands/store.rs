@@ -9,10 +9,13 @@
 //! than guess, it keeps exactly what the projects it is shown refer to: the current project and
 //! each `--keep-project DIR`, through their `sandboxpm-lock.json` (the integrity of every locked
 //! package) and their `node_modules/.sandboxpm/lock.json` (the tarball actually linked, which is
-//! the only record for packages whose metadata had no sha512). A file it cannot read is an error,
-//! not an empty keep-list: pruning on a misread would delete what a project uses.
+//! the only record for packages whose metadata had no sha512, and the shared package directories
+//! it links). A file it cannot read is an error, not an empty keep-list: pruning on a misread would
+//! delete what a project uses. Another project whose shared directories were pruned notices on its
+//! next install (its direct dependencies' links dangle) and rebuilds them from the store, or
+//! downloads what was pruned from the store too.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -74,6 +77,10 @@ pub fn status() -> anyhow::Result<u8> {
         status.blob_bytes,
         human_bytes(status.blob_bytes)
     );
+    println!(
+        "shared:   {} package directories (linked from projects' node_modules/.sandboxpm)",
+        status.shared
+    );
     if status.tmp_entries > 0 {
         println!(
             "tmp:      {} entries (work in progress, or leftovers that `store prune` removes)",
@@ -133,9 +140,9 @@ pub fn verify(repair: bool) -> anyhow::Result<u8> {
     }
     let repaired = store.repair(&report)?;
     println!(
-        "repaired: removed {} corrupt file(s) and {} package index(es); the next install \
-         downloads those packages again",
-        repaired.removed_blobs, repaired.removed_indexes
+        "repaired: removed {} corrupt file(s), {} package index(es) and {} shared package \
+         director(ies); the next install downloads those packages again",
+        repaired.removed_blobs, repaired.removed_indexes, repaired.removed_shared
     );
     // A project's node_modules shares the corrupt files' inodes; repairing the store does not
     // mend those copies.
@@ -149,10 +156,14 @@ pub fn verify(repair: bool) -> anyhow::Result<u8> {
 pub fn prune(keep_projects: &[PathBuf]) -> anyhow::Result<u8> {
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let mut keep: BTreeSet<Sha512Digest> = BTreeSet::new();
+    let mut keep_shared: HashSet<String> = HashSet::new();
     let mut projects = 0;
     if let Some(current) = find_project_dir(&cwd) {
         // The current project may have installed nothing yet: then it keeps nothing.
-        keep.extend(referenced_tarballs(&current)?.into_iter().flatten());
+        if let Some(found) = referenced(&current)? {
+            keep.extend(found.tarballs);
+            keep_shared.extend(found.shared);
+        }
         projects += 1;
     }
     for dir in keep_projects {
@@ -161,7 +172,7 @@ pub fn prune(keep_projects: &[PathBuf]) -> anyhow::Result<u8> {
             bail!("--keep-project {}: not a directory", dir.display());
         }
         // A project named on purpose with nothing to keep is most likely the wrong directory.
-        let Some(found) = referenced_tarballs(&dir)? else {
+        let Some(found) = referenced(&dir)? else {
             bail!(
                 "--keep-project {}: neither {LOCKFILE_NAME} nor node_modules/.sandboxpm/{} \
                  exists there",
@@ -169,7 +180,8 @@ pub fn prune(keep_projects: &[PathBuf]) -> anyhow::Result<u8> {
                 sandboxpm_linker::LOCK_FILE
             );
         };
-        keep.extend(found);
+        keep.extend(found.tarballs);
+        keep_shared.extend(found.shared);
         projects += 1;
     }
     if projects == 0 {
@@ -195,16 +207,18 @@ pub fn prune(keep_projects: &[PathBuf]) -> anyhow::Result<u8> {
             (digest, name)
         })
         .collect();
-    let report = store.prune(keep.iter().map(|d| d.0))?;
+    let report = store.prune(keep.iter().map(|d| d.0), &keep_shared)?;
     for (digest, name) in &doomed {
         if !store.index_path(&digest.0).exists() {
             println!("removed {name}");
         }
     }
     println!(
-        "removed {} package(s) and {} file(s), freeing {}{}; kept {} package(s) of {} project(s)",
+        "removed {} package(s), {} file(s) and {} shared package director(ies), freeing {}{}; \
+         kept {} package(s) of {} project(s)",
         report.removed_indexes,
         report.removed_blobs,
+        report.removed_shared,
         human_bytes(report.freed_bytes),
         match report.removed_tmp_entries {
             0 => String::new(),
@@ -216,13 +230,21 @@ pub fn prune(keep_projects: &[PathBuf]) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// The tarballs `project` refers to; `None` when it has neither record.
-fn referenced_tarballs(project: &Path) -> anyhow::Result<Option<BTreeSet<Sha512Digest>>> {
-    let mut found = None;
+/// What a project keeps in the store.
+#[derive(Debug, Default)]
+struct Referenced {
+    tarballs: BTreeSet<Sha512Digest>,
+    /// Names of the shared package directories it links.
+    shared: BTreeSet<String>,
+}
+
+/// What `project` refers to; `None` when it has neither record.
+fn referenced(project: &Path) -> anyhow::Result<Option<Referenced>> {
+    let mut found: Option<Referenced> = None;
     let lock_path = project.join(LOCKFILE_NAME);
     if lock_path.exists() {
         let lockfile = Lockfile::read(&lock_path)?;
-        let set: &mut BTreeSet<Sha512Digest> = found.get_or_insert_default();
+        let set = &mut found.get_or_insert_default().tarballs;
         set.extend(
             lockfile
                 .packages
@@ -240,15 +262,18 @@ fn referenced_tarballs(project: &Path) -> anyhow::Result<Option<BTreeSet<Sha512D
         Err(e) => return Err(e).with_context(|| format!("reading {}", link_lock.display())),
     };
     if let Some(bytes) = bytes {
-        let linked = linked_tarballs(&bytes)
+        let (tarballs, shared) = linked(&bytes)
             .with_context(|| format!("{}: cannot tell what it links", link_lock.display()))?;
-        found.get_or_insert_default().extend(linked);
+        let found = found.get_or_insert_default();
+        found.tarballs.extend(tarballs);
+        found.shared.extend(shared);
     }
     Ok(found)
 }
 
-/// The tarballs listed in a linker `lock.json` (`packages.<key>.tarball`, hex).
-fn linked_tarballs(bytes: &[u8]) -> anyhow::Result<Vec<Sha512Digest>> {
+/// The tarballs listed in a linker `lock.json` (`packages.<key>.tarball`, hex), and the shared
+/// directories (`packages.<key>.shared`).
+fn linked(bytes: &[u8]) -> anyhow::Result<(Vec<Sha512Digest>, Vec<String>)> {
     let value: serde_json::Value = serde_json::from_slice(bytes).context("not JSON")?;
     match value.get("lockVersion").and_then(serde_json::Value::as_u64) {
         Some(LINK_LOCK_VERSION) => {}
@@ -256,12 +281,12 @@ fn linked_tarballs(bytes: &[u8]) -> anyhow::Result<Vec<Sha512Digest>> {
         None => bail!("no lockVersion"),
     }
     let Some(packages) = value.get("packages") else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
     let Some(packages) = packages.as_object() else {
         bail!("`packages` is not an object");
     };
-    packages
+    let tarballs = packages
         .iter()
         .map(|(key, package)| {
             package
@@ -270,7 +295,12 @@ fn linked_tarballs(bytes: &[u8]) -> anyhow::Result<Vec<Sha512Digest>> {
                 .and_then(Sha512Digest::from_hex)
                 .with_context(|| format!("`{key}` has no valid tarball digest"))
         })
-        .collect()
+        .collect::<anyhow::Result<_>>()?;
+    let shared = packages
+        .values()
+        .filter_map(|package| package.get("shared")?.as_str().map(str::to_owned))
+        .collect();
+    Ok((tarballs, shared))
 }
 
 /// The tarball digests of the indexes in `dir` (named `<128 hex>.json`).
