@@ -356,17 +356,18 @@ mod tests {
     }
 
     #[test]
-    fn linked_tarballs_are_read_and_unknown_formats_refused() {
+    fn linked_tarballs_and_shared_directories_are_read_and_unknown_formats_refused() {
         let hex = "ab".repeat(64);
         let text = format!(
-            r#"{{"lockVersion":1,"complete":true,"packages":{{"a@1.0.0":{{"dir":"a@1.0.0","name":"a","tarball":"{hex}"}}}}}}"#
+            r#"{{"lockVersion":1,"complete":true,"packages":{{"a@1.0.0":{{"dir":"a@1.0.0","name":"a","tarball":"{hex}","shared":"a@1.0.0-x"}},"b@1.0.0":{{"dir":"b@1.0.0","name":"b","tarball":"{hex}"}}}}}}"#
         );
-        let found = linked_tarballs(text.as_bytes()).unwrap();
-        assert_eq!(found, vec![Sha512Digest([0xab; 64])]);
-        let err = linked_tarballs(br#"{"lockVersion":2}"#).unwrap_err();
+        let (tarballs, shared) = linked(text.as_bytes()).unwrap();
+        assert_eq!(tarballs, vec![Sha512Digest([0xab; 64]); 2]);
+        assert_eq!(shared, ["a@1.0.0-x"]);
+        let err = linked(br#"{"lockVersion":2}"#).unwrap_err();
         assert_eq!(err.to_string(), "format version 2, this sandboxpm reads 1");
-        let err = linked_tarballs(br#"{"lockVersion":1,"packages":{"a@1.0.0":{"tarball":"zz"}}}"#)
-            .unwrap_err();
+        let err =
+            linked(br#"{"lockVersion":1,"packages":{"a@1.0.0":{"tarball":"zz"}}}"#).unwrap_err();
         assert_eq!(err.to_string(), "`a@1.0.0` has no valid tarball digest");
     }
 }
