@@ -19,6 +19,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use sandboxpm_npm::strongly_connected_components;
+
 /// Tells hashes of this scheme apart from any other; change it when the directory's contents
 /// change for the same inputs.
 const SCHEME: &[u8] = b"sandboxpm shared package directory v1";
@@ -61,7 +63,10 @@ pub(crate) fn entry_names(packages: &BTreeMap<&str, Identity<'_>>) -> BTreeMap<S
 
     let mut component_of = vec![usize::MAX; keys.len()];
     let mut node_hash: Vec<[u8; 32]> = vec![[0; 32]; keys.len()];
-    for (c, mut members) in components(&adjacency).into_iter().enumerate() {
+    for (c, mut members) in strongly_connected_components(&adjacency)
+        .into_iter()
+        .enumerate()
+    {
         for &m in &members {
             component_of[m] = c;
         }
@@ -137,66 +142,6 @@ fn local_packages<'a>(packages: &BTreeMap<&'a str, Identity<'a>>) -> BTreeSet<&'
         }
     }
     local
-}
-
-/// Strongly connected components (Tarjan's algorithm, without recursion), each listed after every
-/// component it has an edge to.
-fn components(adjacency: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    const UNSEEN: usize = usize::MAX;
-    let n = adjacency.len();
-    let mut index = vec![UNSEEN; n];
-    let mut low = vec![0; n];
-    let mut on_stack = vec![false; n];
-    let mut stack = Vec::new();
-    let mut out = Vec::new();
-    let mut next = 0;
-    // (node, how many of its edges were followed)
-    let mut calls: Vec<(usize, usize)> = Vec::new();
-    for root in 0..n {
-        if index[root] != UNSEEN {
-            continue;
-        }
-        index[root] = next;
-        low[root] = next;
-        next += 1;
-        stack.push(root);
-        on_stack[root] = true;
-        calls.push((root, 0));
-        while let Some(&(v, followed)) = calls.last() {
-            if let Some(&w) = adjacency[v].get(followed) {
-                if let Some(top) = calls.last_mut() {
-                    top.1 += 1;
-                }
-                if index[w] == UNSEEN {
-                    index[w] = next;
-                    low[w] = next;
-                    next += 1;
-                    stack.push(w);
-                    on_stack[w] = true;
-                    calls.push((w, 0));
-                } else if on_stack[w] {
-                    low[v] = low[v].min(index[w]);
-                }
-                continue;
-            }
-            calls.pop();
-            if let Some(&(parent, _)) = calls.last() {
-                low[parent] = low[parent].min(low[v]);
-            }
-            if low[v] == index[v] {
-                let mut component = Vec::new();
-                while let Some(w) = stack.pop() {
-                    on_stack[w] = false;
-                    component.push(w);
-                    if w == v {
-                        break;
-                    }
-                }
-                out.push(component);
-            }
-        }
-    }
-    out
 }
 
 /// Length-prefixed, so no two different sequences of fields hash the same.
@@ -320,17 +265,6 @@ mod tests {
         let names = graph.names();
         let shared: BTreeSet<&str> = names.keys().map(String::as_str).collect();
         assert_eq!(shared, BTreeSet::from(["leaf@1", "other@1"]));
-    }
-
-    #[test]
-    fn components_come_after_what_they_reach() {
-        // 0 -> 1 -> 2 -> 1, 2 -> 3
-        let out = components(&[vec![1], vec![2], vec![1, 3], vec![]]);
-        let position = |n: usize| out.iter().position(|c| c.contains(&n)).unwrap();
-        assert_eq!(out.len(), 3);
-        assert_eq!(position(1), position(2));
-        assert!(position(3) < position(1));
-        assert!(position(1) < position(0));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod atomic;
+mod graph;
 mod integrity;
 mod lockfile;
 mod manifest_edit;
@@ -18,6 +19,7 @@ mod platform;
 mod semver;
 mod spec;
 
+pub use graph::strongly_connected_components;
 pub use integrity::{Algorithm, Hash, Integrity, IntegrityError, Strength, Verified, Verifier};
 pub use lockfile::{
     FrozenLockfileError, Importer, ImporterDependency, ImporterMismatch, LOCKFILE_NAME,

@@ -49,7 +49,7 @@ pub fn script_levels(
         })
         .collect();
 
-    let components = tarjan(&adjacency);
+    let components = sandboxpm_npm::strongly_connected_components(&adjacency);
     let mut component_of = vec![0usize; names.len()];
     for (c, members) in components.iter().enumerate() {
         for &node in members {
@@ -91,60 +91,4 @@ pub fn script_levels(
         l.sort();
     }
     levels
-}
-
-/// Strongly connected components, each emitted after all components reachable from it.
-fn tarjan(adjacency: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    const UNSEEN: usize = usize::MAX;
-    let n = adjacency.len();
-    let mut order = vec![UNSEEN; n];
-    let mut low = vec![0usize; n];
-    let mut on_stack = vec![false; n];
-    let mut stack: Vec<usize> = Vec::new();
-    let mut components = Vec::new();
-    let mut next = 0usize;
-    for root in 0..n {
-        if order[root] != UNSEEN {
-            continue;
-        }
-        // (node, index of the next edge to look at)
-        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
-        order[root] = next;
-        low[root] = next;
-        next += 1;
-        stack.push(root);
-        on_stack[root] = true;
-        while let Some(&mut (node, ref mut edge)) = work.last_mut() {
-            if let Some(&dep) = adjacency[node].get(*edge) {
-                *edge += 1;
-                if order[dep] == UNSEEN {
-                    order[dep] = next;
-                    low[dep] = next;
-                    next += 1;
-                    stack.push(dep);
-                    on_stack[dep] = true;
-                    work.push((dep, 0));
-                } else if on_stack[dep] {
-                    low[node] = low[node].min(order[dep]);
-                }
-                continue;
-            }
-            work.pop();
-            if let Some(&(parent, _)) = work.last() {
-                low[parent] = low[parent].min(low[node]);
-            }
-            if low[node] == order[node] {
-                let mut component = Vec::new();
-                while let Some(member) = stack.pop() {
-                    on_stack[member] = false;
-                    component.push(member);
-                    if member == node {
-                        break;
-                    }
-                }
-                components.push(component);
-            }
-        }
-    }
-    components
 }
