@@ -423,3 +423,35 @@ fn prune_after_remove_deletes_the_unreferenced_index_unless_another_project_keep
     );
     let _ = empty;
 }
+
+#[test]
+fn exec_in_a_project_can_load_its_shared_dependencies() {
+    let s = Sandbox::new();
+    let app = s.project("app", "{\n  \"name\": \"app\"\n}\n");
+    s.ok(&app, &["add", "left"]);
+    let shared = std::fs::read_link(app.join("node_modules/.sandboxpm/left@1.1.0")).unwrap();
+    assert!(shared.starts_with(&s.home), "{}", shared.display());
+
+    let out = s.ok(
+        &app,
+        &[
+            "exec",
+            "--",
+            "node",
+            "-e",
+            "process.stdout.write(require('left'))",
+        ],
+    );
+    assert!(out.contains("left@1.1.0"), "{out}");
+    // The grant is the shared directories, not the rest of the store.
+    let out = s.run(
+        &app,
+        &[
+            "exec",
+            "--",
+            "ls",
+            &s.store().join("index").to_string_lossy(),
+        ],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+}

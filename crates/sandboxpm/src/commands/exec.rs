@@ -5,6 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use sandboxpm_config::{LoadOptions, Paths, SandboxpmSettings};
 use sandboxpm_sandbox::{
     Backend, Command, Error as SandboxError, Network, Policy, ResolveContext, ResolvedPolicy,
     defaults, doctor, helper, resolve, select_backend,
@@ -235,6 +236,9 @@ pub fn build_policy(
     policy.deny_read.extend(args.deny_read.iter().cloned());
     policy.deny_write.extend(args.deny_write.iter().cloned());
     policy.env.extend(args.env.iter().cloned());
+    if let Some(shared) = shared_packages_dir(ctx) {
+        policy.read.push(shared.to_string_lossy().into_owned());
+    }
     if let Some(program) = program {
         // The program itself is always readable, wherever it lives.
         policy.read.push(program.to_string_lossy().into_owned());
@@ -260,6 +264,29 @@ pub fn build_policy(
     };
     policy.limits.timeout_secs = args.timeout;
     Ok(policy)
+}
+
+/// The store's shared package directories, when the working directory is a project that
+/// sandboxpm installed: its `node_modules/.sandboxpm/<dir>` links there, so the command needs
+/// to read them to load the project's dependencies. They hold published package files only (no
+/// project's code, no credential); the store's own files, indexes and lock stay hidden. The
+/// store is found as `install` finds it (`$SANDBOXPM_HOME`, the user's `storeDir`), never
+/// from the project: a repository cannot name what gets granted.
+fn shared_packages_dir(ctx: &ResolveContext) -> Option<PathBuf> {
+    if !ctx.cwd.join("node_modules").join(".sandboxpm").is_dir() {
+        return None;
+    }
+    let load = LoadOptions::from_process().ok()?;
+    let settings = SandboxpmSettings::load(None, load.home.as_deref()).ok()?;
+    let paths = Paths::resolve(
+        &load.env,
+        load.home.as_deref(),
+        &load.cwd,
+        settings.store_dir.as_deref(),
+    )
+    .ok()?;
+    let dir = sandboxpm_store::links_dir(&paths.store_dir);
+    dir.is_dir().then_some(dir)
 }
 
 pub fn backend(arg: BackendArg) -> Backend {
