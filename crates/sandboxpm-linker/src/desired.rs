@@ -7,12 +7,13 @@
 //! (keys, edge names, bin commands and targets) is checked before anything is created.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sandboxpm_npm::{PackageName, normalize_manifest_path};
 use sandboxpm_store::Sha512Digest;
 
 use crate::error::{LinkError, LinkWarning, Result};
+use crate::fsops::join_rel;
 use crate::lockfile::LockedPackage;
 use crate::plan::{LinkPlan, PlannedPackage};
 use crate::shared::{Identity, entry_names};
@@ -50,6 +51,8 @@ pub(crate) struct DesiredPackage<'p> {
     pub(crate) locked: LockedPackage,
     /// Its dependency symlinks and `.bin` entries, below `<dir>/node_modules`.
     pub(crate) links: LinkSet,
+    /// Its shared directory (`<store links dir>/<locked.shared>`), when it is shared.
+    pub(crate) shared: Option<PathBuf>,
 }
 
 /// What the whole `node_modules` should hold.
@@ -125,12 +128,9 @@ impl<'p> Desired<'p> {
             edges.insert(key, dependencies);
         }
 
-        let entries = match shared_dir {
-            Some(_) => {
-                let tarballs: BTreeMap<&str, Sha512Digest> = nodes
-                    .iter()
-                    .map(|(key, node)| (*key, node.planned.contents.tarball()))
-                    .collect();
+        // Key → (shared directory name, its path), for the packages that are shared.
+        let entries: BTreeMap<String, (String, PathBuf)> = match shared_dir {
+            Some(shared_dir) => {
                 let identities = nodes
                     .iter()
                     .map(|(key, node)| {
@@ -138,7 +138,7 @@ impl<'p> Desired<'p> {
                             key,
                             dir: &node.dir,
                             name: &node.planned.name,
-                            tarball: &tarballs[key].0,
+                            tarball: node.planned.contents.tarball(),
                             bins: &node.bins,
                             private: node.planned.private_copy,
                             edges: &edges[key],
@@ -147,6 +147,12 @@ impl<'p> Desired<'p> {
                     })
                     .collect();
                 entry_names(&identities)
+                    .into_iter()
+                    .map(|(key, name)| {
+                        let path = shared_dir.join(&name);
+                        (key, (name, path))
+                    })
+                    .collect()
             }
             None => BTreeMap::new(),
         };
@@ -160,22 +166,19 @@ impl<'p> Desired<'p> {
             let mut shared_dependencies = BTreeMap::new();
             for (edge, target) in &dependencies {
                 let dep = &nodes[target.as_str()];
-                if let (None, Some(dep_entry)) = (entry, entries.get(target.as_str())) {
-                    shared_dependencies.insert(edge.clone(), dep_entry.clone());
-                }
-                let text = match (entry, entries.get(target.as_str()), shared_dir) {
+                let text = match (entry, entries.get(target.as_str())) {
                     // Inside the shared directory, beside each other.
-                    (Some(_), Some(dep_entry), _) => {
-                        dependency_link(edge, dep_entry, &dep.planned.name)
+                    (Some(_), Some((dep_name, _))) => {
+                        dependency_link(edge, dep_name, &dep.planned.name)
                     }
                     // From the project into the store: absolute, so the project can move, and so
                     // a script's sandbox reaches it without the `.sandboxpm/<dir>` link.
-                    (None, Some(dep_entry), Some(shared)) => shared
-                        .join(dep_entry)
-                        .join("node_modules")
-                        .join(&dep.planned.name)
-                        .to_string_lossy()
-                        .into_owned(),
+                    (None, Some((dep_name, dep_path))) => {
+                        shared_dependencies.insert(edge.clone(), dep_name.clone());
+                        join_rel(&dep_path.join("node_modules"), &dep.planned.name)
+                            .to_string_lossy()
+                            .into_owned()
+                    }
                     _ => dependency_link(edge, &dep.dir, &dep.planned.name),
                 };
                 links.insert(edge.clone(), text);
@@ -189,7 +192,7 @@ impl<'p> Desired<'p> {
                 name: planned.name.clone(),
                 tarball: planned.contents.tarball(),
                 private: planned.private_copy,
-                shared: entry.cloned(),
+                shared: entry.map(|(name, _)| name.clone()),
                 bins: node.bins.clone(),
                 dependencies,
                 dep_bins,
@@ -201,6 +204,7 @@ impl<'p> Desired<'p> {
                     planned,
                     locked,
                     links,
+                    shared: entry.map(|(_, path)| path.clone()),
                 },
             );
         }

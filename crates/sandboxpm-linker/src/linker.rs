@@ -102,11 +102,11 @@ pub fn link(store: &Store, plan: &LinkPlan, options: &LinkOptions) -> Result<Lin
     let packages: Vec<&DesiredPackage<'_>> = desired.packages.values().collect();
     let actions: Vec<Action> = packages
         .par_iter()
-        .map(|package| match (&shared_dir, &package.locked.shared) {
-            (Some(dir), Some(entry)) => decide_shared(
-                store, &internal, dir, entry, package, &known, trusted, options,
+        .map(|package| match &package.shared {
+            Some(entry_dir) => decide_shared(
+                store, &internal, entry_dir, package, &known, trusted, options,
             ),
-            _ => decide(store, &internal, package, &known, trusted),
+            None => decide(store, &internal, package, &known, trusted),
         })
         .collect::<Result<_>>()?;
 
@@ -162,12 +162,19 @@ pub fn link(store: &Store, plan: &LinkPlan, options: &LinkOptions) -> Result<Lin
         report.displaced = root::move_aside(&modules, &internal, &root_work.foreign)?;
     }
 
-    let builds: Vec<(&DesiredPackage<'_>, Built)> = packages
+    if let Some(dir) = &shared_dir
+        && actions.iter().any(|a| matches!(a, Action::Share(Some(_))))
+    {
+        fs::create_dir_all(dir).map_err(io_error(None, "create", dir))?;
+    }
+    let builds: Vec<Built> = packages
         .par_iter()
         .zip(&actions)
-        .filter_map(|(package, action)| match action {
-            Action::Build(index) => Some((package, index, None)),
-            Action::Share(Some(build)) => Some((package, &build.index, Some(build.replace))),
+        .filter_map(|(package, action)| match (action, &package.shared) {
+            (Action::Build(index), _) => Some((package, index, None)),
+            (Action::Share(Some(build)), Some(entry_dir)) => {
+                Some((package, &build.index, Some((entry_dir, build.replace))))
+            }
             _ => None,
         })
         .map(|(package, index, shared)| {
@@ -175,13 +182,12 @@ pub fn link(store: &Store, plan: &LinkPlan, options: &LinkOptions) -> Result<Lin
                 Some(index) => Arc::clone(index),
                 None => package_dir::load_index(store, package.planned)?,
             };
-            let built = match (shared, &shared_dir, &package.locked.shared) {
-                (Some(replace), Some(dir), Some(entry)) => {
-                    package_dir::build_shared(store, dir, entry, package, &index, replace)?
+            match shared {
+                Some((entry_dir, replace)) => {
+                    package_dir::build_shared(store, entry_dir, package, &index, replace)
                 }
-                _ => package_dir::build(store, &internal, package, &index)?,
-            };
-            Ok((*package, built))
+                None => package_dir::build(store, &internal, package, &index),
+            }
         })
         .collect::<Result<_>>()?;
 
@@ -189,14 +195,10 @@ pub fn link(store: &Store, plan: &LinkPlan, options: &LinkOptions) -> Result<Lin
     let moved: Vec<PathBuf> = packages
         .par_iter()
         .zip(&actions)
-        .map(
-            |(package, action)| match (action, &shared_dir, &package.locked.shared) {
-                (Action::Share(_), Some(dir), Some(entry)) => {
-                    link_shared(&internal, &dir.join(entry), package)
-                }
-                _ => Ok(None),
-            },
-        )
+        .map(|(package, action)| match (action, &package.shared) {
+            (Action::Share(_), Some(entry_dir)) => link_shared(&internal, entry_dir, package),
+            _ => Ok(None),
+        })
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .flatten()
@@ -217,26 +219,22 @@ pub fn link(store: &Store, plan: &LinkPlan, options: &LinkOptions) -> Result<Lin
     let mut trash: Vec<PathBuf> = removed.iter().map(|dir| internal.join(dir)).collect();
     trash.extend(leftovers);
     trash.extend(moved);
-    trash.extend(builds.iter().filter_map(|(_, b)| b.trash.clone()));
+    trash.extend(builds.iter().filter_map(|b| b.trash.clone()));
     trash
         .par_iter()
         .try_for_each(|path| remove_tree(path).map_err(io_error(None, "remove", path.clone())))?;
 
-    for (package, built) in builds {
-        if package.locked.shared.is_none() {
-            report.linked.push(package.planned.key.clone());
-        }
+    for built in builds {
         report.files = add_stats(report.files, built.stats);
         report.warnings.extend(built.warnings);
     }
-    report.linked.extend(
-        packages
-            .iter()
-            .zip(&actions)
-            .filter(|(_, a)| matches!(a, Action::Share(_)))
-            .map(|(p, _)| p.planned.key.clone()),
-    );
-    report.linked.sort();
+    // Packages come in key order.
+    report.linked = packages
+        .iter()
+        .zip(&actions)
+        .filter(|(_, a)| matches!(a, Action::Build(_) | Action::Share(_)))
+        .map(|(p, _)| p.planned.key.clone())
+        .collect();
     report.relinked = packages
         .iter()
         .zip(&actions)
@@ -293,27 +291,27 @@ fn decide(
 /// What to do with a shared package: nothing when its shared directory is there (and, when
 /// verifying, complete) and `<dir>` already links to it; otherwise link it, building it first
 /// if it is missing or broken.
-#[allow(clippy::too_many_arguments)]
 fn decide_shared(
     store: &Store,
     internal: &Path,
-    shared_dir: &Path,
-    entry: &str,
+    entry_dir: &Path,
     package: &DesiredPackage<'_>,
     known: &LinkLock,
     trusted: bool,
     options: &LinkOptions,
 ) -> Result<Action> {
-    let entry_dir = shared_dir.join(entry);
-    if !fs::symlink_metadata(&entry_dir).is_ok_and(|m| m.is_dir()) {
-        return Ok(Action::Share(Some(SharedBuild {
-            index: None,
-            replace: fs::symlink_metadata(&entry_dir).is_ok(),
-        })));
+    match fs::symlink_metadata(entry_dir) {
+        Ok(m) if m.is_dir() => {}
+        found => {
+            return Ok(Action::Share(Some(SharedBuild {
+                index: None,
+                replace: found.is_ok(),
+            })));
+        }
     }
     if options.verify {
         let index = package_dir::load_index(store, package.planned)?;
-        if !package_dir::verify_shared(store, &entry_dir, package, &index) {
+        if !package_dir::verify_shared(store, entry_dir, package, &index) {
             return Ok(Action::Share(Some(SharedBuild {
                 index: Some(index),
                 replace: true,
@@ -326,8 +324,7 @@ fn decide_shared(
             .get(&package.planned.key)
             .is_some_and(|previous| *previous == package.locked)
     } else {
-        fs::read_link(internal.join(&package.locked.dir))
-            .is_ok_and(|text| text == entry_dir.as_path())
+        fs::read_link(internal.join(&package.locked.dir)).is_ok_and(|text| text == entry_dir)
     };
     Ok(if linked {
         Action::Keep

@@ -85,18 +85,18 @@ pub(crate) fn build(
     })
 }
 
-/// Materialises the package's shared directory `shared_dir/<entry>`, links included, unless
-/// another install made it first. `replace`: the directory there is broken; move it aside.
+/// Materialises the package's shared directory `target`, links included, unless another install
+/// made it first. `replace`: the directory there is broken; move it aside. The store's directory
+/// of shared directories (`target`'s parent) must exist.
 pub(crate) fn build_shared(
     store: &Store,
-    shared_dir: &Path,
-    entry: &str,
+    target: &Path,
     package: &DesiredPackage<'_>,
     index: &PackageIndex,
     replace: bool,
 ) -> Result<Built> {
     let key = package.planned.key.as_str();
-    fs::create_dir_all(shared_dir).map_err(io_error(Some(key), "create", shared_dir))?;
+    let shared_dir = target.parent().unwrap_or(Path::new("."));
     let staging_path = shared_dir.join(unique_name(".tmp-"));
     let mut staging = Staging(Some(staging_path.clone()));
     let (stats, warnings) = materialise(store, &staging_path, package, index)?;
@@ -105,17 +105,16 @@ pub(crate) fn build_shared(
         let path = join_rel(&modules, rel);
         force_symlink(text, &path).map_err(io_error(Some(key), "create symlink", path))?;
     }
-    let target = shared_dir.join(entry);
     let trash = if replace {
-        move_aside(shared_dir, &target, key)?
+        move_aside(shared_dir, target, key)?
     } else {
         None
     };
-    match fs::rename(&staging_path, &target) {
+    match fs::rename(&staging_path, target) {
         Ok(()) => staging.0 = None,
         // Another install finished the same directory first: its contents are the same.
         Err(e) if !replace && target.is_dir() => drop(e),
-        Err(e) => return Err(io_error(Some(key), "rename into", &target)(e)),
+        Err(e) => return Err(io_error(Some(key), "rename into", target)(e)),
     }
     Ok(Built {
         stats,
@@ -182,12 +181,13 @@ pub(crate) fn move_aside(dir: &Path, target: &Path, key: &str) -> Result<Option<
     }
 }
 
-/// Whether `dir` (`internal/<dir>`, or the package's shared directory) holds every file of the index, as the check used when `lock.json`
-/// cannot vouch for the directory. Each file must be a regular file of the right size, executable
-/// if the tarball said so; a file sharing its inode with other names must be the store's blob for
-/// it (so a hard link to other content of the same size is caught), and a private package may have
-/// no such file. A private copy's content is not re-hashed: that would cost as much as copying.
-/// Extra files are allowed, since install scripts write build output there.
+/// Whether `dir` (`internal/<dir>`, or the package's shared directory) holds every file of the
+/// index, as the check used when `lock.json` cannot vouch for the directory. Each file must be a
+/// regular file of the right size, executable if the tarball said so; a file sharing its inode
+/// with other names must be the store's blob for it (so a hard link to other content of the same
+/// size is caught), and a private package may have no such file. A private copy's content is not
+/// re-hashed: that would cost as much as copying. Extra files are allowed, since install scripts
+/// write build output there.
 pub(crate) fn verify(
     store: &Store,
     dir: &Path,
@@ -195,11 +195,10 @@ pub(crate) fn verify(
     index: &PackageIndex,
 ) -> bool {
     let locked = &package.locked;
-    let dir = dir.to_path_buf();
     let modules = dir.join("node_modules");
     let content = join_rel(&modules, &locked.name);
     // Real directories all the way down: a symlink here would make the files below someone else's.
-    let mut chain = vec![dir.clone(), modules.clone()];
+    let mut chain = vec![dir.to_path_buf(), modules.clone()];
     if let Some((scope, _)) = locked.name.split_once('/') {
         chain.push(modules.join(scope));
     }

@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sandboxpm_npm::strongly_connected_components;
+use sandboxpm_store::Sha512Digest;
 
 /// Tells hashes of this scheme apart from any other; change it when the directory's contents
 /// change for the same inputs.
@@ -33,7 +34,7 @@ pub(crate) struct Identity<'a> {
     pub(crate) key: &'a str,
     pub(crate) dir: &'a str,
     pub(crate) name: &'a str,
-    pub(crate) tarball: &'a [u8],
+    pub(crate) tarball: Sha512Digest,
     pub(crate) bins: &'a BTreeMap<String, String>,
     /// Its install scripts will run: never shared.
     pub(crate) private: bool,
@@ -77,7 +78,7 @@ pub(crate) fn entry_names(packages: &BTreeMap<&str, Identity<'_>>) -> BTreeMap<S
             let identity = &packages[keys[m]];
             put(&mut hasher, identity.key.as_bytes());
             put(&mut hasher, identity.name.as_bytes());
-            put(&mut hasher, identity.tarball);
+            put(&mut hasher, &identity.tarball.0);
             put_map(&mut hasher, identity.bins);
             for (edge, target) in identity.edges {
                 put(&mut hasher, edge.as_bytes());
@@ -198,7 +199,7 @@ mod tests {
                             key,
                             dir: key,
                             name: key.split('@').next().unwrap(),
-                            tarball: key.as_bytes(),
+                            tarball: Sha512Digest::of(key.as_bytes()),
                             bins: &self.bins,
                             private: self.private.contains(key),
                             edges,

@@ -37,6 +37,14 @@ fn packages(fx: &Fixture) -> Vec<PlannedPackage> {
     ]
 }
 
+/// [`packages`] with b (same key, same files) over c@2.0.0 instead of c@1.0.0.
+fn with_c2(fx: &Fixture) -> Vec<PlannedPackage> {
+    let mut changed = packages(fx);
+    changed[1].dependencies = [("c".to_owned(), "c@2.0.0".to_owned())].into();
+    changed[2] = fx.package("c", "2.0.0", &[("index.js", "module.exports = 'c2';")]);
+    changed
+}
+
 fn plan_at(root: &Path, packages: Vec<PlannedPackage>) -> LinkPlan {
     LinkPlan {
         root: root.to_path_buf(),
@@ -133,15 +141,7 @@ fn a_different_dependency_below_gives_a_different_directory() {
     let fx = Fixture::new();
     fx.link_shared(&plan_at(&fx.root, packages(&fx))).unwrap();
 
-    let mut changed = packages(&fx);
-    changed[1] = fx
-        .package(
-            "b",
-            "1.0.0",
-            &[("index.js", "module.exports = 'b sees ' + require('c');")],
-        )
-        .with_dependency("c", "c@2.0.0");
-    changed[2] = fx.package("c", "2.0.0", &[("index.js", "module.exports = 'c2';")]);
+    let changed = with_c2(&fx);
     let other = fx.other_project("other");
     fx.link_shared(&plan_at(&other, changed)).unwrap();
 
@@ -280,16 +280,8 @@ fn a_project_copy_follows_its_shared_dependency_when_that_ones_closure_changes()
     let before = link_text(&fx.internal("a@1.0.0/node_modules/b"));
 
     // b keeps its key, but its c changes: b's shared directory is another one.
-    let mut changed = packages(&fx);
+    let mut changed = with_c2(&fx);
     changed[0] = changed[0].clone().with_private_copy(true);
-    changed[1] = fx
-        .package(
-            "b",
-            "1.0.0",
-            &[("index.js", "module.exports = 'b sees ' + require('c');")],
-        )
-        .with_dependency("c", "c@2.0.0");
-    changed[2] = fx.package("c", "2.0.0", &[("index.js", "module.exports = 'c2';")]);
     let report = fx.link_shared(&plan_at(&fx.root, changed)).unwrap();
     assert_eq!(report.relinked, ["a@1.0.0"]);
     let after = link_text(&fx.internal("a@1.0.0/node_modules/b"));
