@@ -5,7 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use sandboxpm_config::{LoadOptions, Paths, SandboxpmSettings};
+use sandboxpm_config::{Environment, Paths, SANDBOXPM_HOME, SandboxpmSettings};
 use sandboxpm_sandbox::{
     Backend, Command, Error as SandboxError, Network, Policy, ResolveContext, ResolvedPolicy,
     defaults, doctor, helper, resolve, select_backend,
@@ -42,7 +42,8 @@ pub fn exec(args: ExecArgs) -> anyhow::Result<u8> {
             eprint!("{}", preset.render(args.sandbox.net.is_some()));
         }
     }
-    let policy = build_policy(&args.sandbox, &ctx, Some(&program), preset.as_ref())?;
+    let mut policy = build_policy(&args.sandbox, &ctx, Some(&program), preset.as_ref())?;
+    grant_shared_packages(&mut policy, &ctx);
     let mut resolved = resolve(&policy, &ctx)?;
     if let Some(preset) = &preset {
         resolved.home_files.extend(preset.planted());
@@ -236,9 +237,6 @@ pub fn build_policy(
     policy.deny_read.extend(args.deny_read.iter().cloned());
     policy.deny_write.extend(args.deny_write.iter().cloned());
     policy.env.extend(args.env.iter().cloned());
-    if let Some(shared) = shared_packages_dir(ctx) {
-        policy.read.push(shared.to_string_lossy().into_owned());
-    }
     if let Some(program) = program {
         // The program itself is always readable, wherever it lives.
         policy.read.push(program.to_string_lossy().into_owned());
@@ -266,27 +264,29 @@ pub fn build_policy(
     Ok(policy)
 }
 
-/// The store's shared package directories, when the working directory is a project that
-/// sandboxpm installed: its `node_modules/.sandboxpm/<dir>` links there, so the command needs
-/// to read them to load the project's dependencies. They hold published package files only (no
-/// project's code, no credential); the store's own files, indexes and lock stay hidden. The
-/// store is found as `install` finds it (`$SANDBOXPM_HOME`, the user's `storeDir`), never
-/// from the project: a repository cannot name what gets granted.
-fn shared_packages_dir(ctx: &ResolveContext) -> Option<PathBuf> {
+/// Grants read on the store's shared package directories when the working directory is a
+/// project that sandboxpm installed: its `node_modules/.sandboxpm/<dir>` links there, so the
+/// command needs them to load the project's dependencies. They hold published package files only
+/// (no project's code, no credential); the store's own files, indexes and lock stay hidden. The
+/// store is found as `install` finds it (`$SANDBOXPM_HOME`, the user's `storeDir`), never from
+/// the project: a repository cannot name what gets granted. Applied to the final policy of `exec`
+/// and `policy show` only, so a preset's probe does not look the store up a second time.
+pub fn grant_shared_packages(policy: &mut Policy, ctx: &ResolveContext) {
     if !ctx.cwd.join("node_modules").join(".sandboxpm").is_dir() {
-        return None;
+        return;
     }
-    let load = LoadOptions::from_process().ok()?;
-    let settings = SandboxpmSettings::load(None, load.home.as_deref()).ok()?;
-    let paths = Paths::resolve(
-        &load.env,
-        load.home.as_deref(),
-        &load.cwd,
-        settings.store_dir.as_deref(),
-    )
-    .ok()?;
+    let home = ctx.home.as_deref();
+    let Ok(settings) = SandboxpmSettings::load(None, home) else {
+        return;
+    };
+    let env = Environment::from_pairs(ctx.env.get(SANDBOXPM_HOME).map(|v| (SANDBOXPM_HOME, v)));
+    let Ok(paths) = Paths::resolve(&env, home, &ctx.cwd, settings.store_dir.as_deref()) else {
+        return;
+    };
     let dir = sandboxpm_store::links_dir(&paths.store_dir);
-    dir.is_dir().then_some(dir)
+    if dir.is_dir() {
+        policy.read.push(dir.to_string_lossy().into_owned());
+    }
 }
 
 pub fn backend(arg: BackendArg) -> Backend {

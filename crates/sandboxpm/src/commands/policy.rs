@@ -10,7 +10,7 @@ use sandboxpm_sandbox::seccomp::Condition;
 use sandboxpm_sandbox::{Backend, Network, ResolveContext, ResolvedPolicy, resolve};
 use serde::Serialize;
 
-use super::exec::{backend, build_policy, find_program, preset_for};
+use super::exec::{backend, build_policy, find_program, grant_shared_packages, preset_for};
 use super::presets::Preset;
 use crate::cli::SandboxArgs;
 
@@ -36,7 +36,8 @@ pub fn show(args: &SandboxArgs, command: &[OsString], json: bool) -> anyhow::Res
         Some(program) => preset_for(args, &ctx, command, program, backend(args.backend))?,
         None => None,
     };
-    let policy = build_policy(args, &ctx, program.as_deref(), preset.as_ref())?;
+    let mut policy = build_policy(args, &ctx, program.as_deref(), preset.as_ref())?;
+    grant_shared_packages(&mut policy, &ctx);
     let mut resolved = resolve(&policy, &ctx)?;
     if let Some(preset) = &preset {
         resolved.home_files.extend(preset.planted());
