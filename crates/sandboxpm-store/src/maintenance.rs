@@ -242,13 +242,16 @@ impl Store {
         // First, so the blobs they hard-link are freed with the rest. The exclusive lock means no
         // link run is pointing a project at one meanwhile.
         for entry in read_dir(&self.layout.links)? {
-            let name = entry.file_name().map(|n| n.to_string_lossy().into_owned());
-            let Some(name) = name else { continue };
+            let kept = entry
+                .file_name()
+                .is_some_and(|n| keep_shared.contains(n.to_string_lossy().as_ref()));
+            if kept {
+                continue;
+            }
+            remove_tree(&entry)?;
             if is_dot_name(&entry) {
-                remove_tree(&entry)?;
                 report.removed_tmp_entries += 1;
-            } else if !keep_shared.contains(&name) {
-                remove_tree(&entry)?;
+            } else {
                 report.removed_shared += 1;
             }
         }
@@ -293,16 +296,7 @@ impl Store {
 
         // The exclusive lock means nobody is staging: everything in tmp/ is a leftover.
         for entry in read_dir(&self.layout.tmp)? {
-            let removed = if entry.is_dir() {
-                fs::remove_dir_all(&entry)
-            } else {
-                fs::remove_file(&entry)
-            };
-            removed.map_err(|source| StoreError::Maintenance {
-                action: "remove",
-                path: entry.clone(),
-                source,
-            })?;
+            remove_tree(&entry)?;
             report.removed_tmp_entries += 1;
         }
         Ok(report)
