@@ -155,15 +155,11 @@ pub fn verify(repair: bool) -> anyhow::Result<u8> {
 
 pub fn prune(keep_projects: &[PathBuf]) -> anyhow::Result<u8> {
     let cwd = std::env::current_dir().context("reading the current directory")?;
-    let mut keep: BTreeSet<Sha512Digest> = BTreeSet::new();
-    let mut keep_shared: HashSet<String> = HashSet::new();
+    let mut keep = Referenced::default();
     let mut projects = 0;
     if let Some(current) = find_project_dir(&cwd) {
         // The current project may have installed nothing yet: then it keeps nothing.
-        if let Some(found) = referenced(&current)? {
-            keep.extend(found.tarballs);
-            keep_shared.extend(found.shared);
-        }
+        keep.extend(referenced(&current)?.unwrap_or_default());
         projects += 1;
     }
     for dir in keep_projects {
@@ -180,8 +176,7 @@ pub fn prune(keep_projects: &[PathBuf]) -> anyhow::Result<u8> {
                 sandboxpm_linker::LOCK_FILE
             );
         };
-        keep.extend(found.tarballs);
-        keep_shared.extend(found.shared);
+        keep.extend(found);
         projects += 1;
     }
     if projects == 0 {
@@ -198,7 +193,7 @@ pub fn prune(keep_projects: &[PathBuf]) -> anyhow::Result<u8> {
     // Names come from the indexes, which prune is about to delete.
     let doomed: Vec<(Sha512Digest, String)> = before
         .into_iter()
-        .filter(|digest| !keep.contains(digest))
+        .filter(|digest| !keep.tarballs.contains(digest))
         .map(|digest| {
             let name = store.index(&digest.0).ok().flatten().map_or_else(
                 || format!("tarball {digest}"),
@@ -207,7 +202,7 @@ pub fn prune(keep_projects: &[PathBuf]) -> anyhow::Result<u8> {
             (digest, name)
         })
         .collect();
-    let report = store.prune(keep.iter().map(|d| d.0), &keep_shared)?;
+    let report = store.prune(keep.tarballs.iter().map(|d| d.0), &keep.shared)?;
     for (digest, name) in &doomed {
         if !store.index_path(&digest.0).exists() {
             println!("removed {name}");
@@ -235,7 +230,14 @@ pub fn prune(keep_projects: &[PathBuf]) -> anyhow::Result<u8> {
 struct Referenced {
     tarballs: BTreeSet<Sha512Digest>,
     /// Names of the shared package directories it links.
-    shared: BTreeSet<String>,
+    shared: HashSet<String>,
+}
+
+impl Referenced {
+    fn extend(&mut self, other: Referenced) {
+        self.tarballs.extend(other.tarballs);
+        self.shared.extend(other.shared);
+    }
 }
 
 /// What `project` refers to; `None` when it has neither record.
