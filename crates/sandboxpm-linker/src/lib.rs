@@ -15,7 +15,7 @@
 //! With [`LinkOptions::shared`], a package whose install scripts do not run, and which reaches no
 //! package whose scripts do, is not built in the project at all: `.sandboxpm/<dir>` is an absolute
 //! link to `<store>/v2/links/<dir>-<hash>`, a directory of the same shape built once for every
-//! project, named by a hash of the package's whole closure ([`shared`](crate::shared) explains
+//! project, named by a hash of the package's whole closure (the `shared` module explains
 //! the name). A project whose packages are all in the store links one symlink per package.
 //! Packages whose scripts run stay private to the project, as above; their links to shared
 //! dependencies are absolute too, so a script's sandbox can grant the real directories.
