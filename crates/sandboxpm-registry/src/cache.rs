@@ -117,7 +117,6 @@ impl MetadataCache {
         let dir = path
             .parent()
             .ok_or_else(|| io::Error::other("cache path has no parent directory"))?;
-        fs::create_dir_all(dir)?;
         let header = Header {
             format: FORMAT,
             name: name.to_owned(),
@@ -125,9 +124,19 @@ impl MetadataCache {
             etag: entry.etag.clone(),
             last_modified: entry.last_modified.clone(),
         };
-        let mut file = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-        serde_json::to_writer(&mut file, &header)?;
-        file.write_all(b"\n")?;
+        // One write for the header line (the file is unbuffered).
+        let mut line = serde_json::to_vec(&header)?;
+        line.push(b'\n');
+        let temporary = || tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir);
+        // The directory exists after the first entry: create it only when it is missing.
+        let mut file = match temporary() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(dir)?;
+                temporary()?
+            }
+            other => other?,
+        };
+        file.write_all(&line)?;
         file.write_all(&entry.body)?;
         // No fsync: the cache can always be refetched, a torn entry reads as missing (the
         // header or the JSON fails to parse), and an fsync per packument would dominate a

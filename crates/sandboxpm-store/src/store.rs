@@ -192,37 +192,43 @@ impl Store {
         let Extraction {
             package,
             files,
-            staged,
+            mut staged,
             name,
             version,
             dropped,
             warnings,
         } = extraction;
+        // Each staged blob that an entry still uses, once (duplicate members share one; a
+        // member replaced by a later one of the same path leaves its blob in staging). A rename
+        // over a blob that a concurrent add put there first replaces identical content. The
+        // shard directory is created only when the first rename into it finds it missing.
         let mut shards = BTreeSet::new();
         for (path, entry) in &files {
-            let exec = entry.is_executable();
-            let name = Layout::blob_name(&entry.hash, exec);
-            if !staged.contains(&name) {
+            let name = Layout::blob_name(&entry.hash, entry.is_executable());
+            if !staged.remove(&name) {
                 continue;
             }
-            let target = self.layout.blob_path(&entry.hash, exec);
+            let (shard, rest) = name.split_at(2);
+            let shard = self.layout.files.join(shard);
+            let target = shard.join(rest);
+            let source = staging.join(&name);
             let write_err = |source, at: &Path| StoreError::Write {
                 package: package.clone(),
                 entry: Some(path.clone()),
                 path: at.to_path_buf(),
                 source,
             };
-            if let Some(shard) = target.parent()
-                && shards.insert(shard.to_path_buf())
-            {
-                fs::create_dir_all(shard).map_err(|e| write_err(e, shard))?;
+            match fs::rename(&source, &target) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !shard.is_dir() => {
+                    fs::create_dir_all(&shard).map_err(|e| write_err(e, &shard))?;
+                    fs::rename(&source, &target).map_err(|e| write_err(e, &target))?;
+                }
+                Err(e) => return Err(write_err(e, &target)),
             }
-            // Duplicate members share a staged blob: the first rename moves it.
-            let source = staging.join(&name);
-            if target.try_exists().unwrap_or(false) || !source.exists() {
-                continue;
+            if self.options.fsync {
+                shards.insert(shard);
             }
-            fs::rename(&source, &target).map_err(|e| write_err(e, &target))?;
         }
         if self.options.fsync {
             for shard in &shards {
