@@ -307,7 +307,7 @@ impl Inner {
     ) -> PackumentResult {
         let shown_url = redact(&url);
         let cache_path = self.cache.as_ref().map(|c| c.path_for(&registry, &name));
-        let mut cached = match &cache_path {
+        let cached = match &cache_path {
             Some(path) => {
                 let (path, n) = (path.clone(), name.clone());
                 blocking(move || MetadataCache::read(&path, &n))
@@ -320,7 +320,7 @@ impl Inner {
         match self.mode {
             NetworkMode::Offline => {
                 return match cached {
-                    Some(entry) => parse(&name, &shown_url, entry.body).await.map(Arc::new),
+                    Some(entry) => Ok(entry.packument),
                     None => Err(Error::NotCached {
                         package: name,
                         registry: redact(&registry),
@@ -328,14 +328,8 @@ impl Inner {
                 };
             }
             NetworkMode::PreferOffline => {
-                if let Some(entry) = &cached {
-                    match parse(&name, &shown_url, entry.body.clone()).await {
-                        Ok(packument) => return Ok(Arc::new(packument)),
-                        Err(e) => {
-                            tracing::debug!(package = %name, error = %e, "cached packument unusable, refetching");
-                            cached = None;
-                        }
-                    }
+                if let Some(entry) = cached {
+                    return Ok(entry.packument);
                 }
             }
             NetworkMode::Online => {
@@ -348,11 +342,8 @@ impl Inner {
                         .and_then(|t| t.elapsed().ok())
                         .is_some_and(|age| age < self.metadata_max_age)
                 });
-                if fresh
-                    && let Some(entry) = &cached
-                    && let Ok(packument) = parse(&name, &shown_url, entry.body.clone()).await
-                {
-                    return Ok(Arc::new(packument));
+                if fresh && let Some(entry) = cached {
+                    return Ok(entry.packument);
                 }
             }
         }
@@ -389,21 +380,14 @@ impl Inner {
             .map_err(not_found)?;
         if fetched.status == StatusCode::NOT_MODIFIED {
             if let Some(entry) = cached {
-                match parse(&name, &shown_url, entry.body).await {
-                    Ok(packument) => {
-                        // Revalidated: fresh again for `metadata_max_age`.
-                        if let Some(path) = &cache_path {
-                            let _ = std::fs::File::options()
-                                .append(true)
-                                .open(path)
-                                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
-                        }
-                        return Ok(Arc::new(packument));
-                    }
-                    Err(e) => {
-                        tracing::debug!(package = %name, error = %e, "cached packument unusable, refetching");
-                    }
+                // Revalidated: fresh again for `metadata_max_age`.
+                if let Some(path) = &cache_path {
+                    let _ = std::fs::File::options()
+                        .append(true)
+                        .open(path)
+                        .and_then(|f| f.set_modified(std::time::SystemTime::now()));
                 }
+                return Ok(entry.packument);
             }
             fetched = self
                 .get(&resource, &url, unconditional)
@@ -420,7 +404,7 @@ impl Inner {
         }
 
         // Parse before caching, so a broken body never becomes a cache entry.
-        let packument = parse(&name, &shown_url, fetched.body.clone()).await?;
+        let packument = Arc::new(parse(&name, &shown_url, fetched.body).await?);
         if let Some(path) = cache_path {
             let header_text = |h| {
                 fetched
@@ -432,7 +416,7 @@ impl Inner {
             let entry = Entry {
                 etag: header_text(ETAG),
                 last_modified: header_text(LAST_MODIFIED),
-                body: fetched.body,
+                packument: Arc::clone(&packument),
             };
             let (n, u) = (name.clone(), url.clone());
             let written = blocking(move || {
@@ -444,7 +428,7 @@ impl Inner {
                 tracing::warn!(path = %path.display(), error = %e, "cannot write metadata cache");
             }
         }
-        Ok(Arc::new(packument))
+        Ok(packument)
     }
 
     /// GET `url` with retries, following redirects.

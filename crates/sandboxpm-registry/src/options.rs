@@ -85,7 +85,7 @@ pub struct ClientOptions {
     /// Credentials, each for the URLs under its registry URL. The default and scoped
     /// registries need an entry here only if they need authentication.
     pub registries: Vec<Registry>,
-    /// Root of the on-disk cache; packuments go in `<cache_dir>/metadata/v1/`. `None` disables
+    /// Root of the on-disk cache; packuments go in `<cache_dir>/metadata/v2/`. `None` disables
     /// the disk cache (and so makes [`NetworkMode::Offline`] fail for every package).
     pub cache_dir: Option<PathBuf>,
     /// How much the network may be used.

@@ -327,6 +327,142 @@ impl Serialize for PackedManifest {
     }
 }
 
+/// The compact encoding of a packument that the metadata cache keeps (see `cache`): what
+/// [`Packument`] holds, length-prefixed, so reading it back is slicing one buffer rather than
+/// parsing the registry's document again. Every version's manifest stays the compact JSON that
+/// [`PackedManifest::manifest`] decodes.
+///
+/// ```text
+/// tags:     u32 count, then per tag: bytes(tag) bytes(version)
+/// modified: u8 present, then bytes(modified) if present
+/// versions: u32 count, then per version: bytes(version) u8 flags (1 deprecated, 2 node engine)
+///           [bytes(node engine)] bytes(manifest JSON)
+/// bytes(x): u32 length, little-endian, then the bytes
+/// ```
+impl Packument {
+    /// This packument in the compact encoding.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        fn bytes(out: &mut Vec<u8>, data: &[u8]) {
+            // A packument is limited far below 4 GiB by the client's body-size limit.
+            out.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_le_bytes());
+            out.extend_from_slice(data);
+        }
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+        let size: usize = self
+            .versions
+            .iter()
+            .map(|(v, m)| {
+                v.len() + m.json.len() + m.node_engine.as_ref().map_or(0, Bytes::len) + 13
+            })
+            .sum();
+        let mut out = Vec::with_capacity(size + 64);
+        out.extend_from_slice(&count(self.dist_tags.len()));
+        for (tag, version) in &self.dist_tags {
+            bytes(&mut out, tag.as_bytes());
+            bytes(&mut out, version.as_bytes());
+        }
+        match &self.modified {
+            Some(modified) => {
+                out.push(1);
+                bytes(&mut out, modified.as_bytes());
+            }
+            None => out.push(0),
+        }
+        out.extend_from_slice(&count(self.versions.len()));
+        for (version, packed) in &self.versions {
+            bytes(&mut out, version.as_bytes());
+            let flags = u8::from(packed.deprecated) | (u8::from(packed.node_engine.is_some()) << 1);
+            out.push(flags);
+            if let Some(range) = &packed.node_engine {
+                bytes(&mut out, range);
+            }
+            bytes(&mut out, &packed.json);
+        }
+        out
+    }
+
+    /// Reads what [`Self::encode`] wrote; `None` if `data` is not such an encoding (truncated,
+    /// damaged, or text that is not UTF-8). The manifests share `data`'s buffer.
+    pub(crate) fn decode(name: &str, data: Bytes) -> Option<Packument> {
+        let mut reader = Reader { data: &data, at: 0 };
+        let mut dist_tags = BTreeMap::new();
+        for _ in 0..reader.u32()? {
+            let tag = reader.text()?;
+            let version = reader.text()?;
+            dist_tags.insert(tag, version);
+        }
+        let modified = match reader.u8()? {
+            0 => None,
+            1 => Some(reader.text()?),
+            _ => return None,
+        };
+        let mut versions = BTreeMap::new();
+        for _ in 0..reader.u32()? {
+            let version = reader.text()?;
+            let flags = reader.u8()?;
+            if flags > 3 {
+                return None;
+            }
+            let node_engine = if flags & 2 == 0 {
+                None
+            } else {
+                let range = reader.range()?;
+                std::str::from_utf8(&data[range.clone()]).ok()?;
+                Some(data.slice(range))
+            };
+            let json = data.slice(reader.range()?);
+            let packed = PackedManifest {
+                deprecated: flags & 1 != 0,
+                node_engine,
+                json,
+            };
+            versions.insert(version, packed);
+        }
+        (reader.at == data.len()).then(|| Packument {
+            name: name.to_owned(),
+            dist_tags,
+            versions,
+            modified,
+        })
+    }
+}
+
+/// A cursor over the compact encoding; every read is bounds-checked.
+struct Reader<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let end = self.at.checked_add(n)?;
+        let taken = self.data.get(self.at..end)?;
+        self.at = end;
+        Some(taken)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    /// The position of a length-prefixed field.
+    fn range(&mut self) -> Option<Range<usize>> {
+        let len = usize::try_from(self.u32()?).ok()?;
+        let start = self.at;
+        self.take(len)?;
+        Some(start..self.at)
+    }
+
+    fn text(&mut self) -> Option<String> {
+        let range = self.range()?;
+        String::from_utf8(self.data[range].to_vec()).ok()
+    }
+}
+
 /// A version's tarball location and checksums.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Dist {
@@ -750,6 +886,51 @@ mod tests {
             json,
             r#"{"name":"a","version":"1.0.0","scripts":{"postinstall":"node setup.js"},"dist":{"tarball":"http://127.0.0.1/a.tgz"}}"#
         );
+    }
+
+    /// The cache's encoding gives back the same packument, and refuses anything damaged.
+    #[test]
+    fn the_compact_encoding_round_trips_and_refuses_damage() {
+        let json = r#"{"name": "@s/x", "dist-tags": {"latest": "2.0.0", "next": "3.0.0-rc.1"},
+          "modified": "2024-01-01T00:00:00.000Z", "versions": {
+            "1.0.0": {"version": "1.0.0", "engines": {"node": ">=8"}, "dependencies": {"a": "1"}},
+            "2.0.0": {"version": "2.0.0", "deprecated": "no", "bin": "cli.js",
+                      "dist": {"tarball": "http://127.0.0.1/x-2.0.0.tgz", "integrity": "sha512-q"}},
+            "3.0.0-rc.1": {}}}"#;
+        let p: Packument = serde_json::from_str(json).unwrap();
+        let encoded = p.encode();
+        let back = Packument::decode("@s/x", Bytes::from(encoded.clone())).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(back.versions["1.0.0"].node_engine(), Some(">=8"));
+        assert!(back.versions["2.0.0"].is_deprecated());
+        assert_eq!(
+            back.versions["2.0.0"].manifest().unwrap(),
+            p.versions["2.0.0"].manifest().unwrap()
+        );
+        let bare = Packument {
+            name: "y".into(),
+            ..Packument::default()
+        };
+        assert_eq!(
+            Packument::decode("y", Bytes::from(bare.encode())).unwrap(),
+            bare
+        );
+
+        // Every truncation, and trailing bytes, read as "not an encoding".
+        for len in 0..encoded.len() {
+            assert!(Packument::decode("@s/x", Bytes::from(encoded[..len].to_vec())).is_none());
+        }
+        let mut longer = encoded.clone();
+        longer.push(0);
+        assert!(Packument::decode("@s/x", Bytes::from(longer)).is_none());
+        // A length that runs past the end, and text that is not UTF-8.
+        let mut huge = encoded.clone();
+        huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Packument::decode("@s/x", Bytes::from(huge)).is_none());
+        let mut invalid = encoded;
+        let tag = invalid.iter().position(|&b| b == b'l').unwrap();
+        invalid[tag] = 0xff;
+        assert!(Packument::decode("@s/x", Bytes::from(invalid)).is_none());
     }
 
     #[test]
