@@ -220,7 +220,9 @@ impl Store {
             };
             match fs::rename(&source, &target) {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound && !shard.is_dir() => {
+                // The shard is missing (or was, until a concurrent add created it): create it
+                // (idempotent) and try once more.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     fs::create_dir_all(&shard).map_err(|e| write_err(e, &shard))?;
                     fs::rename(&source, &target).map_err(|e| write_err(e, &target))?;
                 }

@@ -151,3 +151,37 @@ fn wait_for(path: &Path) {
         thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// Adds into a new store create its shard directories as they go: two adds renaming into the
+/// same missing shard at once must both succeed (the loser of the mkdir race retries).
+#[test]
+fn threads_filling_a_new_store_race_on_its_shard_directories() {
+    for round in 0..20 {
+        let (_dir, store) = store();
+        let tarballs: Vec<Vec<u8>> = (0..8)
+            .map(|variant| {
+                let mut builder =
+                    TarballBuilder::new().package_json(&format!("p{variant}"), "1.0.0");
+                for n in 0..256 {
+                    builder = builder.file(&format!("{n}.js"), format!("{round} {variant} {n}"));
+                }
+                builder.tgz()
+            })
+            .collect();
+        let barrier = Barrier::new(tarballs.len());
+        thread::scope(|scope| {
+            for tgz in &tarballs {
+                let (store, barrier) = (&store, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    store
+                        .add_tarball(tgz, &sha512(tgz), &ExtractLimits::default())
+                        .unwrap();
+                });
+            }
+        });
+        for tgz in &tarballs {
+            assert_complete(&store, tgz);
+        }
+    }
+}
