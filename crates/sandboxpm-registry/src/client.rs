@@ -599,7 +599,7 @@ impl Inner {
 
 /// Parse a packument body, on the blocking pool when it is large.
 async fn parse(name: &str, shown_url: &str, body: Bytes) -> Result<Packument, Error> {
-    let parse_now = |body: &Bytes| serde_json::from_slice::<Packument>(body);
+    let parse_now = |body: &Bytes| Packument::from_json(body);
     let result = if body.len() > PARSE_INLINE_LIMIT {
         let owned = body.clone();
         match blocking(move || parse_now(&owned)).await {

@@ -27,6 +27,7 @@ mod options;
 mod packument;
 mod redact;
 mod retry;
+mod scan;
 mod tls;
 
 pub use auth::Auth;

@@ -55,6 +55,19 @@ pub struct Packument {
     pub modified: Option<String>,
 }
 
+impl Packument {
+    /// Reads the registry's packument document (abbreviated or full) in one structural pass
+    /// (see `scan`): what `serde_json::from_slice` gives, at a fraction of the cost.
+    ///
+    /// # Errors
+    ///
+    /// Text that is not UTF-8 or not JSON, a document that is not an object, or one without a
+    /// string `name` or an object of `versions`.
+    pub fn from_json(body: &[u8]) -> Result<Packument, serde_json::Error> {
+        crate::scan::packument(body)
+    }
+}
+
 /// One version's manifest, as far as installing it is concerned.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -199,7 +212,7 @@ pub struct PackedManifest {
     /// `engines.node` (UTF-8).
     node_engine: Option<Bytes>,
     /// The [`VersionManifest`] as compact JSON.
-    json: Bytes,
+    pub(crate) json: Bytes,
 }
 
 impl PackedManifest {
@@ -212,6 +225,16 @@ impl PackedManifest {
         let mut packer = Packer::default();
         let spans = packer.add(manifest)?;
         Ok(spans.resolve(&packer.finish()))
+    }
+
+    /// A packed manifest from its parts: `json` must be a JSON object that decodes into a
+    /// [`VersionManifest`], `node_engine` UTF-8 (see `scan`).
+    pub(crate) fn from_parts(deprecated: bool, node_engine: Option<Bytes>, json: Bytes) -> Self {
+        PackedManifest {
+            deprecated,
+            node_engine,
+            json,
+        }
     }
 
     /// Whether the version is deprecated.
@@ -525,7 +548,7 @@ impl BundleDependencies {
 }
 
 /// Deserializers that read a value of an unexpected shape as "nothing" instead of failing.
-mod lenient {
+pub(crate) mod lenient {
     use std::collections::BTreeMap;
     use std::fmt;
 
@@ -635,7 +658,7 @@ mod lenient {
             .collect()
     }
 
-    pub(super) fn string_map<'de, D: Deserializer<'de>>(
+    pub(crate) fn string_map<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<BTreeMap<String, String>, D::Error> {
         Ok(match loose(d)? {
@@ -652,7 +675,7 @@ mod lenient {
         })
     }
 
-    pub(super) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    pub(crate) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
         Ok(match loose(d)? {
             Loose::Str(s) => Some(s),
             // `deprecated: true` has been seen in the wild; it still means deprecated.
