@@ -70,8 +70,12 @@ fn invalid(what: &str) -> serde_json::Error {
 /// Text that is not UTF-8 or not JSON, a document that is not an object, or one without a
 /// string `name` or an object of `versions` (an error page, not a packument).
 pub(crate) fn packument(body: &[u8]) -> Result<Packument> {
-    std::str::from_utf8(body).map_err(|_| invalid("the document is not UTF-8"))?;
-    let mut scan = Scanner { data: body, at: 0 };
+    let text = std::str::from_utf8(body).map_err(|_| invalid("the document is not UTF-8"))?;
+    let mut scan = Scanner {
+        data: body,
+        text,
+        at: 0,
+    };
     let mut name = None;
     let mut dist_tags = None;
     let mut versions = None;
@@ -236,6 +240,8 @@ fn copy_fields(scan: &mut Scanner<'_>, buffer: &mut Vec<u8>, kept: &[&str]) -> R
 /// A cursor over a UTF-8 JSON document.
 struct Scanner<'a> {
     data: &'a [u8],
+    /// `data`, checked to be UTF-8.
+    text: &'a str,
     at: usize,
 }
 
@@ -285,14 +291,16 @@ impl Scanner<'_> {
                 return Err(invalid(&format!("expected a key at byte {}", self.at)));
             }
             let raw = self.string()?;
-            let text = &self.data[raw.start + 1..raw.end - 1];
+            let inner = raw.start + 1..raw.end - 1;
             let decoded;
-            let key = if text.contains(&b'\\') {
+            let key = if self.data[inner.clone()].contains(&b'\\') {
                 decoded = decode::<String>(&self.data[raw.clone()])?;
                 decoded.as_str()
             } else {
-                // The document is UTF-8 and the range ends at quotes.
-                std::str::from_utf8(text).map_err(|_| invalid("a key is not UTF-8"))?
+                // Quotes are ASCII, so the range falls on character boundaries.
+                self.text
+                    .get(inner)
+                    .ok_or_else(|| invalid("a key is not UTF-8"))?
             };
             self.expect(b':')?;
             field(self, key, raw)?;
