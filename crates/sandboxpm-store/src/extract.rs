@@ -2,10 +2,12 @@
 //!
 //! The `tar` crate only parses headers here (in raw mode); every decision is ours, per member:
 //!
-//! - **Kept:** regular files, written as blobs into a private staging directory. Nothing is ever
-//!   written at a path derived from the archive: blobs are named by content hash, so `../x` or
-//!   `/etc/x` cannot place a file anywhere. Paths only matter when linking, and they are normalised
-//!   (or refused) here, before they reach the index.
+//! - **Kept:** regular files, written as blobs: a new small file straight at its place in the
+//!   store, marked unfinished (write-only) until the whole tarball is accepted (see [`Created`]);
+//!   a large file, or one whose blob another add is writing, into a private staging directory.
+//!   Nothing is ever written at a path derived from the archive: blobs are named by content hash,
+//!   so `../x` or `/etc/x` cannot place a file anywhere. Paths only matter when linking, and they
+//!   are normalised (or refused) here, before they reach the index.
 //! - **Ignored:** directories (implied by file paths).
 //! - **Dropped and counted:** symlinks, hard links, devices, fifos, pax global headers, unknown
 //!   types; refused paths also get a warning.
@@ -55,6 +57,8 @@ pub(crate) struct Extraction {
     pub(crate) files: BTreeMap<String, FileEntry>,
     /// Blob names (`<hex>[-exec]`) written into the staging directory.
     pub(crate) staged: HashSet<String>,
+    /// Blobs written in place, still unfinished.
+    pub(crate) created: Created,
     pub(crate) name: Option<String>,
     pub(crate) version: Option<String>,
     pub(crate) dropped: DroppedCounts,
@@ -114,6 +118,7 @@ pub(crate) fn extract(
             package: PackageRef::new(tarball, None, None),
             files: BTreeMap::new(),
             staged: HashSet::new(),
+            created: Created::default(),
             name: None,
             version: None,
             dropped: DroppedCounts::default(),
@@ -348,11 +353,36 @@ impl Extractor<'_> {
             entry.read_exact(&mut data).map_err(ContentError::Read)?;
             let hash = BlobHash::of(&data);
             let name = Layout::blob_name(&hash, exec);
-            if !self.is_known(&hash, exec, &name) {
-                let path = self.staging.join(&name);
-                self.write_staged(&path, &data, exec)
-                    .map_err(|e| ContentError::Write(path, e))?;
-                self.out.staged.insert(name);
+            if self.is_known(&hash, exec, &name) {
+                return Ok((hash, Some(data)));
+            }
+            let path = self.layout.blob_path(&hash, exec);
+            // With fsync, a blob is synced before it is renamed into place (the mode that marks
+            // it finished must be durable before its index is).
+            let in_place = if self.fsync {
+                Err(io::ErrorKind::Unsupported.into())
+            } else {
+                write_in_place(&path, &data)
+            };
+            match in_place {
+                Ok(id) => self.out.created.add(name, path, id, exec),
+                // Another add's blob, finished since `is_known` looked (reused), or still being
+                // written, or left unfinished by a crash: a copy of our own replaces it.
+                Err(e)
+                    if e.kind() == io::ErrorKind::AlreadyExists
+                        && sys::is_complete_blob(&path, exec) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::AlreadyExists | io::ErrorKind::Unsupported
+                    ) =>
+                {
+                    let staged = self.staging.join(&name);
+                    self.write_staged(&staged, &data, exec)
+                        .map_err(|e| ContentError::Write(staged, e))?;
+                    self.out.staged.insert(name);
+                }
+                Err(e) => return Err(ContentError::Write(path, e)),
             }
             return Ok((hash, Some(data)));
         }
@@ -395,14 +425,12 @@ impl Extractor<'_> {
         Ok((hash, None))
     }
 
-    /// Already staged by this extraction, or already in the store (the shared lock keeps it there).
+    /// Already written by this extraction, or a finished blob in the store (the shared lock
+    /// keeps it there).
     fn is_known(&self, hash: &BlobHash, exec: bool, name: &str) -> bool {
         self.out.staged.contains(name)
-            || self
-                .layout
-                .blob_path(hash, exec)
-                .try_exists()
-                .unwrap_or(false)
+            || self.out.created.contains(name)
+            || sys::is_complete_blob(&self.layout.blob_path(hash, exec), exec)
     }
 
     fn write_staged(&self, path: &Path, data: &[u8], exec: bool) -> io::Result<()> {
@@ -501,6 +529,66 @@ impl Extractor<'_> {
             package: self.out.package.clone(),
             entry,
             reason,
+        }
+    }
+}
+
+/// Writes a new blob at its final path, marked unfinished; its file identity. The shard
+/// directory is created when it is missing.
+fn write_in_place(path: &Path, data: &[u8]) -> io::Result<u64> {
+    let mut file = match sys::create_incomplete(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(shard) = path.parent() {
+                fs::create_dir_all(shard)?;
+            }
+            sys::create_incomplete(path)?
+        }
+        other => other?,
+    };
+    file.write_all(data)?;
+    sys::file_id(&file)
+}
+
+/// Blobs an extraction wrote in place, unfinished (write-only) until the store commits them:
+/// no add (in this process or another) takes an unfinished blob for a stored one, so an
+/// extraction that fails leaves nothing another install uses, and whatever is dropped
+/// uncommitted is removed. A path that a concurrent add has since filled with its own copy
+/// (renamed over ours) is left to it.
+#[derive(Debug, Default)]
+pub(crate) struct Created {
+    /// Blob name to (path, file identity, executable).
+    blobs: BTreeMap<String, (PathBuf, u64, bool)>,
+}
+
+impl Created {
+    fn add(&mut self, name: String, path: PathBuf, id: u64, exec: bool) {
+        self.blobs.insert(name, (path, id, exec));
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.blobs.contains_key(name)
+    }
+
+    /// Marks finished every blob that `keep` names (the others, replaced by a later member of
+    /// the same path, are removed on drop).
+    pub(crate) fn finish(&mut self, keep: impl Fn(&str) -> bool) -> io::Result<()> {
+        let names: Vec<String> = self.blobs.keys().filter(|n| keep(n)).cloned().collect();
+        for name in names {
+            if let Some((path, _, exec)) = self.blobs.get(&name) {
+                sys::complete_blob(path, *exec)?;
+            }
+            self.blobs.remove(&name);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        for (path, id, _) in self.blobs.values() {
+            if sys::names_file(path, *id) {
+                let _ = fs::remove_file(path);
+            }
         }
     }
 }

@@ -14,7 +14,9 @@
 //! of the same content are separate blobs because permissions belong to the inode that hard links
 //! share.
 //! The lock exists only so `prune` cannot delete a blob that a concurrent add has just decided it
-//! can reuse; adds among themselves need no lock (every write is a rename of a finished file).
+//! can reuse; adds among themselves need no lock (a blob is either renamed into place finished,
+//! or written in place write-only and made read-only once finished, and only a read-only blob is
+//! ever reused).
 
 use std::fs::{self, File, OpenOptions};
 use std::path::PathBuf;

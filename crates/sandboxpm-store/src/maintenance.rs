@@ -332,7 +332,16 @@ fn check_blob(blob: &BlobFile) -> (u64, Option<CorruptBlob>) {
         problem,
     };
     match File::open(&blob.path).and_then(hash_reader) {
-        Ok((actual, bytes)) if actual == blob.hash => (bytes, None),
+        Ok((actual, bytes)) if actual == blob.hash => {
+            // Still write-only: left unfinished by an add that stopped before its commit
+            // (complete here, but the next add would replace it).
+            if crate::sys::is_complete_blob(&blob.path, blob.exec) {
+                (bytes, None)
+            } else {
+                let problem = "unfinished: not read-only".into();
+                (bytes, Some(corrupt(Some(actual), problem)))
+            }
+        }
         Ok((actual, bytes)) => (
             bytes,
             Some(corrupt(

@@ -5,17 +5,21 @@
 //!
 //! - the digest is checked over the whole tarball before anything is read from it or written, so a
 //!   tampered tarball leaves no trace;
-//! - extraction writes only into `tmp/<unique>/`, which is deleted on any error, so a bomb or a
-//!   corrupt archive leaves nothing behind either;
-//! - blobs are renamed into `files/` only once the whole tarball has been accepted; a rename is
-//!   atomic, and two processes renaming the same content race harmlessly (same bytes, same name);
+//! - extraction writes a new small file straight to its blob's path, but write-only (0200): no
+//!   add takes such a file for a stored blob, and an extraction that fails removes the ones it
+//!   wrote, so a bomb or a corrupt archive leaves nothing behind either. Everything else (large
+//!   files, a blob another add is writing, every file when fsync is on) goes into
+//!   `tmp/<unique>/`, which is deleted on any error;
+//! - only once the whole tarball has been accepted are the blobs written in place made read-only
+//!   (finished) and the staged ones renamed into `files/`; a rename is atomic, and two processes
+//!   renaming the same content race harmlessly (same bytes, same name);
 //! - the index is renamed into place after its blobs, so an index's existence means its blobs exist.
 //!
 //! Durability: by default nothing is fsynced (like pnpm): blobs are content-addressed, so a blob
 //! torn by a crash is found by `verify` and removed by `repair`, and the next install re-downloads
 //! it. [`StoreOptions::fsync`] makes every blob, index and directory rename durable instead.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -193,11 +197,26 @@ impl Store {
             package,
             files,
             mut staged,
+            mut created,
             name,
             version,
             dropped,
             warnings,
         } = extraction;
+        // Blobs written in place become finished blobs, those an entry still uses; the rest
+        // (replaced by a later member of the same path) are removed when `created` drops.
+        let used: HashSet<String> = files
+            .values()
+            .map(|entry| Layout::blob_name(&entry.hash, entry.is_executable()))
+            .collect();
+        created
+            .finish(|name| used.contains(name))
+            .map_err(|source| StoreError::Write {
+                package: package.clone(),
+                entry: None,
+                path: self.layout.files.clone(),
+                source,
+            })?;
         // Each staged blob that an entry still uses, once (duplicate members share one; a
         // member replaced by a later one of the same path leaves its blob in staging). A rename
         // over a blob that a concurrent add put there first replaces identical content. The

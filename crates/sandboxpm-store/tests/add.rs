@@ -362,3 +362,37 @@ fn fsync_option_round_trips_the_same() {
     );
     assert!(store.verify().unwrap().is_clean());
 }
+
+/// A blob is written in place write-only and made read-only only when its tarball is
+/// committed. One left write-only (an add that stopped midway, or one in progress elsewhere) is
+/// never taken for a stored blob: the next add writes its own copy over it, and verify reports it.
+#[test]
+fn an_unfinished_blob_is_not_reused_and_verify_reports_it() {
+    let (_dir, store) = store();
+    let tgz = sample().tgz();
+    let digest = sha512(&tgz);
+    let index = store
+        .add_tarball(&tgz, &digest, &ExtractLimits::default())
+        .unwrap();
+    let blob = store.blob_path(&index.files["index.js"]);
+    let mode = |path: &std::path::Path| fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&blob), 0o444);
+
+    // What an interrupted add leaves: a short, write-only file, and no index.
+    fs::set_permissions(&blob, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(&blob, "module.exp").unwrap();
+    fs::set_permissions(&blob, fs::Permissions::from_mode(0o200)).unwrap();
+    let report = store.verify().unwrap();
+    assert_eq!(report.corrupt.len(), 1, "{report:?}");
+    assert_eq!(report.corrupt[0].path, blob);
+    fs::remove_file(store.index_path(&digest)).unwrap();
+
+    store
+        .add_tarball(&tgz, &digest, &ExtractLimits::default())
+        .unwrap();
+    assert_eq!(mode(&blob), 0o444);
+    assert_eq!(fs::read(&blob).unwrap(), b"module.exports = leftPad;\n");
+    let report = store.verify().unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(store.status().unwrap().tmp_entries, 0);
+}

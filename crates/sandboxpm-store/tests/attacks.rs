@@ -399,5 +399,9 @@ fn hostile_tarball_leaves_nothing_when_refused_midway() {
     let (_dir, store) = store();
     let err = store.add_tarball(&tgz, &sha512(&tgz), &limits).unwrap_err();
     assert!(matches!(err, StoreError::LimitExceeded { .. }), "{err:?}");
-    assert!(store_contents(&store).is_empty());
+    assert!(
+        store_contents(&store).is_empty(),
+        "{:?}",
+        store_contents(&store)
+    );
 }

@@ -11,6 +11,45 @@ pub(crate) fn make_read_only(file: &File, exec: bool) -> io::Result<()> {
     file.set_permissions(Permissions::from_mode(if exec { 0o555 } else { 0o444 }))
 }
 
+/// The mode a blob has while it is written: write-only, so that it is never taken for a
+/// finished blob (0444 or 0555), by this process or another, until [`complete_blob`].
+const INCOMPLETE: u32 = 0o200;
+
+/// Creates a blob file at its final path, marked incomplete.
+pub(crate) fn create_incomplete(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(INCOMPLETE)
+        .open(path)
+}
+
+/// Whether `path` is a finished blob: a regular file with exactly a blob's permissions.
+pub(crate) fn is_complete_blob(path: &Path, exec: bool) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| {
+        m.file_type().is_file() && m.mode() & 0o7777 == if exec { 0o555 } else { 0o444 }
+    })
+}
+
+/// Marks the blob at `path` finished (0444 or 0555).
+pub(crate) fn complete_blob(path: &Path, exec: bool) -> io::Result<()> {
+    std::fs::set_permissions(
+        path,
+        Permissions::from_mode(if exec { 0o555 } else { 0o444 }),
+    )
+}
+
+/// The file's identity, to tell whether a path still names the file this process created.
+pub(crate) fn file_id(file: &File) -> io::Result<u64> {
+    Ok(file.metadata()?.ino())
+}
+
+/// Whether `path` still names the file [`file_id`] identified (not another process's copy
+/// renamed over it since).
+pub(crate) fn names_file(path: &Path, id: u64) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.ino() == id)
+}
+
 /// Creates a new private (writable) file, 0644 or 0755 less the umask, like npm.
 pub(crate) fn create_private(path: &Path, exec: bool) -> io::Result<File> {
     OpenOptions::new()

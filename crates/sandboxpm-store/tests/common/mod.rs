@@ -34,7 +34,8 @@ pub fn tree(root: &Path) -> BTreeSet<PathBuf> {
     out
 }
 
-/// Blob and index files of a store (the parts that must not change on a refused tarball).
+/// Blob and index files of a store (the parts that must not change on a refused tarball). The
+/// shard directories under `files/` are structure, created as blobs need them, and not listed.
 pub fn store_contents(store: &Store) -> BTreeSet<PathBuf> {
     let versioned = store.path().join("v2");
     assert!(
@@ -42,8 +43,10 @@ pub fn store_contents(store: &Store) -> BTreeSet<PathBuf> {
         "the store layout moved: {}",
         versioned.display()
     );
-    tree(&versioned.join("files"))
+    let files = versioned.join("files");
+    tree(&files)
         .into_iter()
+        .filter(|p| p.components().count() > 1 || !files.join(p).is_dir())
         .map(|p| Path::new("files").join(p))
         .chain(
             tree(&versioned.join("index"))
