@@ -59,19 +59,22 @@ pub(crate) struct Extraction {
     pub(crate) staged: HashSet<String>,
     /// Blobs written in place, still unfinished.
     pub(crate) created: Created,
+    /// Where the `staged` blobs are.
+    pub(crate) staging: Staging,
     pub(crate) name: Option<String>,
     pub(crate) version: Option<String>,
     pub(crate) dropped: DroppedCounts,
     pub(crate) warnings: Vec<ExtractWarning>,
 }
 
-/// Extracts `bytes` (gzip or plain tar) into blobs under `staging`. The caller verified the digest.
+/// Extracts `bytes` (gzip or plain tar) into blobs, in place or in `staging`. The caller verified
+/// the digest.
 pub(crate) fn extract(
     bytes: &[u8],
     tarball: Sha512Digest,
     limits: &ExtractLimits,
     layout: &Layout,
-    staging: &Path,
+    staging: Staging,
     fsync: bool,
 ) -> Result<Extraction> {
     let consumed = Rc::new(Cell::new(0u64));
@@ -107,7 +110,6 @@ pub(crate) fn extract(
     let mut extractor = Extractor {
         limits,
         layout,
-        staging,
         fsync,
         tarball,
         breach,
@@ -119,6 +121,7 @@ pub(crate) fn extract(
             files: BTreeMap::new(),
             staged: HashSet::new(),
             created: Created::default(),
+            staging,
             name: None,
             version: None,
             dropped: DroppedCounts::default(),
@@ -133,7 +136,6 @@ pub(crate) fn extract(
 struct Extractor<'a> {
     limits: &'a ExtractLimits,
     layout: &'a Layout,
-    staging: &'a Path,
     fsync: bool,
     tarball: Sha512Digest,
     breach: Rc<Cell<Option<Limit>>>,
@@ -365,7 +367,7 @@ impl Extractor<'_> {
                 write_in_place(&path, &data)
             };
             match in_place {
-                Ok(id) => self.out.created.add(name, path, id, exec),
+                Ok(()) => self.out.created.add(name, path, exec),
                 // Another add's blob, finished since `is_known` looked (reused), or still being
                 // written, or left unfinished by a crash: a copy of our own replaces it.
                 Err(e)
@@ -377,7 +379,7 @@ impl Extractor<'_> {
                         io::ErrorKind::AlreadyExists | io::ErrorKind::Unsupported
                     ) =>
                 {
-                    let staged = self.staging.join(&name);
+                    let staged = self.staged_path(&name)?;
                     self.write_staged(&staged, &data, exec)
                         .map_err(|e| ContentError::Write(staged, e))?;
                     self.out.staged.insert(name);
@@ -388,7 +390,7 @@ impl Extractor<'_> {
         }
 
         self.partials += 1;
-        let partial = self.staging.join(format!("partial-{}", self.partials));
+        let partial = self.staged_path(&format!("partial-{}", self.partials))?;
         let write_err = |e| ContentError::Write(partial.clone(), e);
         let mut file = File::create_new(&partial).map_err(write_err)?;
         let mut hasher = BlobHasher::default();
@@ -418,11 +420,22 @@ impl Extractor<'_> {
         if self.is_known(&hash, exec, &name) {
             fs::remove_file(&partial).map_err(write_err)?;
         } else {
-            let staged = self.staging.join(&name);
+            let staged = self.staged_path(&name)?;
             fs::rename(&partial, &staged).map_err(|e| ContentError::Write(staged, e))?;
             self.out.staged.insert(name);
         }
         Ok((hash, None))
+    }
+
+    /// `name` in the staging directory, which is created on first use.
+    fn staged_path(&mut self, name: &str) -> Result<PathBuf, ContentError> {
+        let tmp = self.out.staging.tmp.clone();
+        let dir = self
+            .out
+            .staging
+            .dir()
+            .map_err(|e| ContentError::Write(tmp, e))?;
+        Ok(dir.join(name))
     }
 
     /// Already written by this extraction, or a finished blob in the store (the shared lock
@@ -533,9 +546,39 @@ impl Extractor<'_> {
     }
 }
 
-/// Writes a new blob at its final path, marked unfinished; its file identity. The shard
-/// directory is created when it is missing.
-fn write_in_place(path: &Path, data: &[u8]) -> io::Result<u64> {
+/// The private staging directory of one add (`tmp/add-<unique>`): created on first use (most
+/// tarballs need none), and removed with whatever was not moved out of it when dropped, on every
+/// path.
+#[derive(Debug)]
+pub(crate) struct Staging {
+    tmp: PathBuf,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Staging {
+    pub(crate) fn new(tmp: PathBuf) -> Self {
+        Staging { tmp, dir: None }
+    }
+
+    fn dir(&mut self) -> io::Result<&Path> {
+        if self.dir.is_none() {
+            let dir = tempfile::Builder::new()
+                .prefix("add-")
+                .tempdir_in(&self.tmp)?;
+            self.dir = Some(dir);
+        }
+        Ok(self.dir.as_ref().map_or(self.tmp.as_path(), |d| d.path()))
+    }
+
+    /// The directory, if anything was staged.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.dir.as_ref().map(tempfile::TempDir::path)
+    }
+}
+
+/// Writes a new blob at its final path, marked unfinished. The shard directory is created when
+/// it is missing.
+fn write_in_place(path: &Path, data: &[u8]) -> io::Result<()> {
     let mut file = match sys::create_incomplete(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(shard) = path.parent() {
@@ -545,24 +588,23 @@ fn write_in_place(path: &Path, data: &[u8]) -> io::Result<u64> {
         }
         other => other?,
     };
-    file.write_all(data)?;
-    sys::file_id(&file)
+    file.write_all(data)
 }
 
 /// Blobs an extraction wrote in place, unfinished (write-only) until the store commits them:
 /// no add (in this process or another) takes an unfinished blob for a stored one, so an
 /// extraction that fails leaves nothing another install uses, and whatever is dropped
-/// uncommitted is removed. A path that a concurrent add has since filled with its own copy
-/// (renamed over ours) is left to it.
+/// uncommitted is removed, unless a concurrent add has since renamed its own (finished) copy
+/// over it.
 #[derive(Debug, Default)]
 pub(crate) struct Created {
-    /// Blob name to (path, file identity, executable).
-    blobs: BTreeMap<String, (PathBuf, u64, bool)>,
+    /// Blob name to (path, executable).
+    blobs: BTreeMap<String, (PathBuf, bool)>,
 }
 
 impl Created {
-    fn add(&mut self, name: String, path: PathBuf, id: u64, exec: bool) {
-        self.blobs.insert(name, (path, id, exec));
+    fn add(&mut self, name: String, path: PathBuf, exec: bool) {
+        self.blobs.insert(name, (path, exec));
     }
 
     fn contains(&self, name: &str) -> bool {
@@ -574,7 +616,7 @@ impl Created {
     pub(crate) fn finish(&mut self, keep: impl Fn(&str) -> bool) -> io::Result<()> {
         let names: Vec<String> = self.blobs.keys().filter(|n| keep(n)).cloned().collect();
         for name in names {
-            if let Some((path, _, exec)) = self.blobs.get(&name) {
+            if let Some((path, exec)) = self.blobs.get(&name) {
                 sys::complete_blob(path, *exec)?;
             }
             self.blobs.remove(&name);
@@ -585,8 +627,8 @@ impl Created {
 
 impl Drop for Created {
     fn drop(&mut self) {
-        for (path, id, _) in self.blobs.values() {
-            if sys::names_file(path, *id) {
+        for (path, _) in self.blobs.values() {
+            if sys::is_unfinished_blob(path) {
                 let _ = fs::remove_file(path);
             }
         }

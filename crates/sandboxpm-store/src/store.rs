@@ -27,7 +27,7 @@ use std::sync::Mutex;
 
 use crate::digest::Sha512Digest;
 use crate::error::{Result, StoreError};
-use crate::extract::{Extraction, extract};
+use crate::extract::{Extraction, Staging, extract};
 use crate::index::{FileEntry, PackageIndex};
 use crate::layout::Layout;
 use crate::limits::ExtractLimits;
@@ -165,39 +165,25 @@ impl Store {
         if let Ok(Some(index)) = self.index(&tarball.0) {
             return Ok(index);
         }
-        let staging = tempfile::Builder::new()
-            .prefix("add-")
-            .tempdir_in(&self.layout.tmp)
-            .map_err(|source| StoreError::Write {
-                package: crate::index::PackageRef::new(tarball, None, None),
-                entry: None,
-                path: self.layout.tmp.clone(),
-                source,
-            })?;
         let extraction = extract(
             bytes,
             tarball,
             limits,
             &self.layout,
-            staging.path(),
+            Staging::new(self.layout.tmp.clone()),
             self.options.fsync,
         )?;
-        // `staging` (and whatever was not moved out of it) is removed when it drops, on every path.
-        self.commit(extraction, staging.path(), tarball)
+        self.commit(extraction, tarball)
     }
 
     /// Moves the staged blobs into place, then writes the index.
-    fn commit(
-        &self,
-        extraction: Extraction,
-        staging: &Path,
-        tarball: Sha512Digest,
-    ) -> Result<PackageIndex> {
+    fn commit(&self, extraction: Extraction, tarball: Sha512Digest) -> Result<PackageIndex> {
         let Extraction {
             package,
             files,
             mut staged,
             mut created,
+            staging,
             name,
             version,
             dropped,
@@ -227,6 +213,10 @@ impl Store {
             if !staged.remove(&name) {
                 continue;
             }
+            // Anything staged means the staging directory exists.
+            let Some(staging) = staging.path() else {
+                continue;
+            };
             let (shard, rest) = name.split_at(2);
             let shard = self.layout.files.join(shard);
             let target = shard.join(rest);

@@ -29,14 +29,10 @@ pub(crate) fn complete_blob(path: &Path, _exec: bool) -> io::Result<()> {
     std::fs::set_permissions(path, permissions)
 }
 
-/// No file identity here: a path is assumed to still name the file created.
-pub(crate) fn file_id(_file: &File) -> io::Result<u64> {
-    Ok(0)
-}
-
-/// See [`file_id`].
-pub(crate) fn names_file(_path: &Path, _id: u64) -> bool {
-    true
+/// Whether the blob at `path` is still unfinished (writable).
+pub(crate) fn is_unfinished_blob(path: &Path) -> bool {
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.file_type().is_file() && !m.permissions().readonly())
 }
 
 /// Creates a new writable file.

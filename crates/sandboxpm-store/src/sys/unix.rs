@@ -39,15 +39,11 @@ pub(crate) fn complete_blob(path: &Path, exec: bool) -> io::Result<()> {
     )
 }
 
-/// The file's identity, to tell whether a path still names the file this process created.
-pub(crate) fn file_id(file: &File) -> io::Result<u64> {
-    Ok(file.metadata()?.ino())
-}
-
-/// Whether `path` still names the file [`file_id`] identified (not another process's copy
-/// renamed over it since).
-pub(crate) fn names_file(path: &Path, id: u64) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.ino() == id)
+/// Whether the blob at `path` is still unfinished (write-only), as this process wrote it; a
+/// concurrent add's copy renamed over it is finished.
+pub(crate) fn is_unfinished_blob(path: &Path) -> bool {
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.file_type().is_file() && m.mode() & 0o7777 == INCOMPLETE)
 }
 
 /// Creates a new private (writable) file, 0644 or 0755 less the umask, like npm.
