@@ -358,34 +358,31 @@ impl Extractor<'_> {
             if self.is_known(&hash, exec, &name) {
                 return Ok((hash, Some(data)));
             }
-            let path = self.layout.blob_path(&hash, exec);
-            // With fsync, a blob is synced before it is renamed into place (the mode that marks
-            // it finished must be durable before its index is).
-            let in_place = if self.fsync {
-                Err(io::ErrorKind::Unsupported.into())
-            } else {
-                write_in_place(&path, &data)
-            };
-            match in_place {
-                Ok(()) => self.out.created.add(name, path, exec),
-                // Another add's blob, finished since `is_known` looked (reused), or still being
-                // written, or left unfinished by a crash: a copy of our own replaces it.
-                Err(e)
-                    if e.kind() == io::ErrorKind::AlreadyExists
-                        && sys::is_complete_blob(&path, exec) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::AlreadyExists | io::ErrorKind::Unsupported
-                    ) =>
-                {
-                    let staged = self.staged_path(&name)?;
-                    self.write_staged(&staged, &data, exec)
-                        .map_err(|e| ContentError::Write(staged, e))?;
-                    self.out.staged.insert(name);
+            // With fsync, a blob is staged and synced before it is renamed into place: the
+            // mode that marks a blob written in place finished would not be durable before its
+            // index is.
+            if !self.fsync {
+                let path = self.layout.blob_path(&hash, exec);
+                match write_in_place(&path, &data) {
+                    Ok(()) => {
+                        self.out.created.add(name, path, exec);
+                        return Ok((hash, Some(data)));
+                    }
+                    // Another add's blob: finished since `is_known` looked (reused), or still
+                    // being written, or left unfinished by a crash (a staged copy of our own
+                    // replaces it).
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        if sys::is_complete_blob(&path, exec) {
+                            return Ok((hash, Some(data)));
+                        }
+                    }
+                    Err(e) => return Err(ContentError::Write(path, e)),
                 }
-                Err(e) => return Err(ContentError::Write(path, e)),
             }
+            let staged = self.staged_path(&name)?;
+            self.write_staged(&staged, &data, exec)
+                .map_err(|e| ContentError::Write(staged, e))?;
+            self.out.staged.insert(name);
             return Ok((hash, Some(data)));
         }
 
@@ -561,13 +558,13 @@ impl Staging {
     }
 
     fn dir(&mut self) -> io::Result<&Path> {
-        if self.dir.is_none() {
-            let dir = tempfile::Builder::new()
+        let dir = match self.dir.take() {
+            Some(dir) => dir,
+            None => tempfile::Builder::new()
                 .prefix("add-")
-                .tempdir_in(&self.tmp)?;
-            self.dir = Some(dir);
-        }
-        Ok(self.dir.as_ref().map_or(self.tmp.as_path(), |d| d.path()))
+                .tempdir_in(&self.tmp)?,
+        };
+        Ok(self.dir.insert(dir).path())
     }
 
     /// The directory, if anything was staged.
@@ -611,15 +608,12 @@ impl Created {
         self.blobs.contains_key(name)
     }
 
-    /// Marks finished every blob that `keep` names (the others, replaced by a later member of
-    /// the same path, are removed on drop).
-    pub(crate) fn finish(&mut self, keep: impl Fn(&str) -> bool) -> io::Result<()> {
-        let names: Vec<String> = self.blobs.keys().filter(|n| keep(n)).cloned().collect();
-        for name in names {
-            if let Some((path, exec)) = self.blobs.get(&name) {
-                sys::complete_blob(path, *exec)?;
-            }
-            self.blobs.remove(&name);
+    /// Marks the blob `name` finished, if this extraction wrote it in place (those never
+    /// finished are removed on drop).
+    pub(crate) fn finish(&mut self, name: &str) -> io::Result<()> {
+        if let Some((path, exec)) = self.blobs.get(name) {
+            sys::complete_blob(path, *exec)?;
+            self.blobs.remove(name);
         }
         Ok(())
     }

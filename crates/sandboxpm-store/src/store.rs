@@ -19,7 +19,7 @@
 //! torn by a crash is found by `verify` and removed by `repair`, and the next install re-downloads
 //! it. [`StoreOptions::fsync`] makes every blob, index and directory rename durable instead.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -189,27 +189,21 @@ impl Store {
             dropped,
             warnings,
         } = extraction;
-        // Blobs written in place become finished blobs, those an entry still uses; the rest
-        // (replaced by a later member of the same path) are removed when `created` drops.
-        let used: HashSet<String> = files
-            .values()
-            .map(|entry| Layout::blob_name(&entry.hash, entry.is_executable()))
-            .collect();
-        created
-            .finish(|name| used.contains(name))
-            .map_err(|source| StoreError::Write {
-                package: package.clone(),
-                entry: None,
-                path: self.layout.files.clone(),
-                source,
-            })?;
-        // Each staged blob that an entry still uses, once (duplicate members share one; a
-        // member replaced by a later one of the same path leaves its blob in staging). A rename
-        // over a blob that a concurrent add put there first replaces identical content. The
-        // shard directory is created only when the first rename into it finds it missing.
+        // Each blob an entry uses, once (duplicate members share one): written in place, it is
+        // made read-only (finished); staged, it is renamed into place. A member replaced by a
+        // later one of the same path leaves its blob unfinished (removed when `created` drops)
+        // or in staging. A rename over a blob that a concurrent add put there first replaces
+        // identical content. The shard directory is created only when the first rename into it
+        // finds it missing.
         let mut shards = BTreeSet::new();
         for (path, entry) in &files {
             let name = Layout::blob_name(&entry.hash, entry.is_executable());
+            created.finish(&name).map_err(|source| StoreError::Write {
+                package: package.clone(),
+                entry: Some(path.clone()),
+                path: self.layout.files.clone(),
+                source,
+            })?;
             if !staged.remove(&name) {
                 continue;
             }

@@ -49,6 +49,22 @@ fn assert_complete(store: &Store, tgz: &[u8]) {
     );
 }
 
+/// Adds each tarball from a thread of its own, all released at once.
+fn add_at_once(store: &Store, tarballs: &[Vec<u8>]) {
+    let barrier = Barrier::new(tarballs.len());
+    thread::scope(|scope| {
+        for tgz in tarballs {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                barrier.wait();
+                store
+                    .add_tarball(tgz, &sha512(tgz), &ExtractLimits::default())
+                    .unwrap();
+            });
+        }
+    });
+}
+
 #[test]
 fn eight_threads_add_the_same_tarball() {
     let (dir, store) = store();
@@ -80,18 +96,7 @@ fn eight_threads_add_the_same_tarball() {
 fn threads_adding_packages_with_shared_files_all_succeed() {
     let (_dir, store) = store();
     let tarballs: Vec<Vec<u8>> = (0..6).map(fixture).collect();
-    let barrier = Barrier::new(tarballs.len());
-    thread::scope(|scope| {
-        for tgz in &tarballs {
-            let (store, barrier) = (&store, &barrier);
-            scope.spawn(move || {
-                barrier.wait();
-                store
-                    .add_tarball(tgz, &sha512(tgz), &ExtractLimits::default())
-                    .unwrap();
-            });
-        }
-    });
+    add_at_once(&store, &tarballs);
     for tgz in &tarballs {
         assert_complete(&store, tgz);
     }
@@ -168,18 +173,7 @@ fn threads_filling_a_new_store_race_on_its_shard_directories() {
                 builder.tgz()
             })
             .collect();
-        let barrier = Barrier::new(tarballs.len());
-        thread::scope(|scope| {
-            for tgz in &tarballs {
-                let (store, barrier) = (&store, &barrier);
-                scope.spawn(move || {
-                    barrier.wait();
-                    store
-                        .add_tarball(tgz, &sha512(tgz), &ExtractLimits::default())
-                        .unwrap();
-                });
-            }
-        });
+        add_at_once(&store, &tarballs);
         for tgz in &tarballs {
             assert_complete(&store, tgz);
         }
