@@ -71,11 +71,7 @@ fn invalid(what: &str) -> serde_json::Error {
 /// string `name` or an object of `versions` (an error page, not a packument).
 pub(crate) fn packument(body: &[u8]) -> Result<Packument> {
     let text = std::str::from_utf8(body).map_err(|_| invalid("the document is not UTF-8"))?;
-    let mut scan = Scanner {
-        data: body,
-        text,
-        at: 0,
-    };
+    let mut scan = Scanner { text, at: 0 };
     let mut name = None;
     let mut dist_tags = None;
     let mut versions = None;
@@ -140,7 +136,7 @@ type Spans = (bool, Option<Range<usize>>, Range<usize>);
 /// The `versions` object: each version's kept fields packed into one shared buffer (a repeated
 /// version: the last one wins).
 fn read_versions(scan: &mut Scanner<'_>) -> Result<BTreeMap<String, PackedManifest>> {
-    let body = scan.data;
+    let body = scan.data();
     let mut buffer = Vec::new();
     let mut spans: BTreeMap<String, Spans> = BTreeMap::new();
     scan.object(|scan, version| {
@@ -211,7 +207,7 @@ fn read_versions(scan: &mut Scanner<'_>) -> Result<BTreeMap<String, PackedManife
 /// deserializers read them); a value that is not an object is copied whole, for the
 /// deserializer to judge when the version is picked.
 fn copy_fields(scan: &mut Scanner<'_>, buffer: &mut Vec<u8>, kept: &[&str]) -> Result<()> {
-    let body = scan.data;
+    let body = scan.data();
     scan.whitespace();
     if scan.peek() != Some(b'{') {
         let raw = scan.value()?;
@@ -239,15 +235,18 @@ fn copy_fields(scan: &mut Scanner<'_>, buffer: &mut Vec<u8>, kept: &[&str]) -> R
 
 /// A cursor over a UTF-8 JSON document.
 struct Scanner<'a> {
-    data: &'a [u8],
-    /// `data`, checked to be UTF-8.
     text: &'a str,
     at: usize,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
+    /// The document's bytes.
+    fn data(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
     fn peek(&self) -> Option<u8> {
-        self.data.get(self.at).copied()
+        self.data().get(self.at).copied()
     }
 
     fn whitespace(&mut self) {
@@ -293,8 +292,8 @@ impl Scanner<'_> {
             let raw = self.string()?;
             let inner = raw.start + 1..raw.end - 1;
             let decoded;
-            let key = if self.data[inner.clone()].contains(&b'\\') {
-                decoded = decode::<String>(&self.data[raw.clone()])?;
+            let key = if self.data()[inner.clone()].contains(&b'\\') {
+                decoded = decode::<String>(&self.data()[raw.clone()])?;
                 decoded.as_str()
             } else {
                 // Quotes are ASCII, so the range falls on character boundaries.
@@ -326,10 +325,10 @@ impl Scanner<'_> {
         let start = self.at;
         let mut at = start + 1;
         loop {
-            match memchr::memchr2(b'"', b'\\', &self.data[at.min(self.data.len())..]) {
+            match memchr::memchr2(b'"', b'\\', &self.data()[at.min(self.data().len())..]) {
                 Some(offset) => {
                     at += offset;
-                    if self.data[at] == b'\\' {
+                    if self.data()[at] == b'\\' {
                         at += 2;
                     } else {
                         self.at = at + 1;
