@@ -355,22 +355,27 @@ impl Extractor<'_> {
             entry.read_exact(&mut data).map_err(ContentError::Read)?;
             let hash = BlobHash::of(&data);
             let name = Layout::blob_name(&hash, exec);
-            if self.is_known(&hash, exec, &name) {
+            if self.written(&name) {
                 return Ok((hash, Some(data)));
             }
+            let path = self.layout.blob_path(&hash, exec);
             // With fsync, a blob is staged and synced before it is renamed into place: the
             // mode that marks a blob written in place finished would not be durable before its
             // index is.
-            if !self.fsync {
-                let path = self.layout.blob_path(&hash, exec);
+            if self.fsync {
+                if sys::is_complete_blob(&path, exec) {
+                    return Ok((hash, Some(data)));
+                }
+            } else {
+                // No lookup first: the exclusive create finds a blob that is there, and every
+                // blob of a cold install is new (its failed lookup cost as much as the create).
                 match write_in_place(&path, &data) {
                     Ok(()) => {
                         self.out.created.add(name, path, exec);
                         return Ok((hash, Some(data)));
                     }
-                    // Another add's blob: finished since `is_known` looked (reused), or still
-                    // being written, or left unfinished by a crash (a staged copy of our own
-                    // replaces it).
+                    // Another add's blob: finished (reused), or still being written, or left
+                    // unfinished by a crash (a staged copy of our own replaces it).
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                         if sys::is_complete_blob(&path, exec) {
                             return Ok((hash, Some(data)));
@@ -435,12 +440,15 @@ impl Extractor<'_> {
         Ok(dir.join(name))
     }
 
+    /// Already written by this extraction.
+    fn written(&self, name: &str) -> bool {
+        self.out.staged.contains(name) || self.out.created.contains(name)
+    }
+
     /// Already written by this extraction, or a finished blob in the store (the shared lock
     /// keeps it there).
     fn is_known(&self, hash: &BlobHash, exec: bool, name: &str) -> bool {
-        self.out.staged.contains(name)
-            || self.out.created.contains(name)
-            || sys::is_complete_blob(&self.layout.blob_path(hash, exec), exec)
+        self.written(name) || sys::is_complete_blob(&self.layout.blob_path(hash, exec), exec)
     }
 
     fn write_staged(&self, path: &Path, data: &[u8], exec: bool) -> io::Result<()> {
