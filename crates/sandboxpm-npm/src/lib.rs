@@ -23,8 +23,9 @@ pub use graph::strongly_connected_components;
 pub use integrity::{Algorithm, Hash, Integrity, IntegrityError, Strength, Verified, Verifier};
 pub use lockfile::{
     FrozenLockfileError, Importer, ImporterDependency, ImporterMismatch, LOCKFILE_NAME,
-    LOCKFILE_VERSION, LockedPackage, LockedPeerMeta, Lockfile, LockfileError, ROOT_IMPORTER,
-    absolute_tarball_url, check_importer, package_key, relative_tarball_url, split_package_key,
+    LOCKFILE_VERSION, LockedPackage, LockedPeerMeta, Lockfile, LockfileError, PreparedLockfile,
+    ROOT_IMPORTER, absolute_tarball_url, check_importer, package_key, relative_tarball_url,
+    split_package_key,
 };
 pub use manifest_edit::ManifestEditor;
 pub use manifest_path::{ManifestPath, ManifestPathError, normalize_manifest_path};

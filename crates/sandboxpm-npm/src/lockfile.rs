@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::write_atomic;
+use crate::atomic::{self, write_atomic};
 use crate::integrity::Integrity;
 use crate::package_json::{DependencySection, PackageJson};
 use crate::semver::Version;
@@ -312,6 +312,19 @@ impl Lockfile {
         })
     }
 
+    /// The slow half of [`Lockfile::write`]: the new text written and synced beside `path`,
+    /// replacing it only on [`PreparedLockfile::commit`] (an install writes it while it links,
+    /// and commits it once linking succeeded).
+    pub fn prepare_write(&self, path: &Path) -> Result<PreparedLockfile, LockfileError> {
+        match atomic::prepare(path, self.to_text().as_bytes()) {
+            Ok(prepared) => Ok(PreparedLockfile(prepared)),
+            Err(source) => Err(LockfileError::Write {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
     /// The root project's importer.
     pub fn root(&self) -> Option<&Importer> {
         self.importers.get(ROOT_IMPORTER)
@@ -468,5 +481,20 @@ pub fn check_importer(
         Ok(())
     } else {
         Err(FrozenLockfileError { mismatches })
+    }
+}
+
+/// A lockfile's new text, synced beside it, waiting to replace it; dropped uncommitted, the
+/// lockfile is left as it was.
+#[derive(Debug)]
+pub struct PreparedLockfile(atomic::Prepared);
+
+impl PreparedLockfile {
+    /// Replaces the lockfile with the new text (one rename).
+    pub fn commit(self) -> Result<(), LockfileError> {
+        let path = self.0.path().to_owned();
+        self.0
+            .commit()
+            .map_err(|source| LockfileError::Write { path, source })
     }
 }

@@ -255,6 +255,46 @@ fn a_broken_registry_gives_a_clear_error() {
 }
 
 #[test]
+fn a_link_that_fails_leaves_the_lockfile_as_it_was() {
+    let registry = registry_with_basics();
+    let p = Project::new(r#"{"name":"app","dependencies":{"b":"^1.0.0"}}"#);
+    let out = p.install(&registry.url(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lock_path = p.root.join("sandboxpm-lock.json");
+    let before = std::fs::read_to_string(&lock_path).unwrap();
+
+    // Another dependency, and a file of someone else's where its link must go: the link fails
+    // (naming the entry), while the new lockfile was being written beside the old one.
+    std::fs::write(
+        p.root.join("package.json"),
+        r#"{"name":"app","dependencies":{"a":"^1.0.0","b":"^1.0.0"}}"#,
+    )
+    .unwrap();
+    std::fs::write(p.root.join("node_modules/a"), "not sandboxpm's").unwrap();
+    let out = p.install(&registry.url(), &[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("node_modules/a"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), before);
+    let leftovers: Vec<_> = std::fs::read_dir(&p.root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".sandboxpm-tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // Control: without the foreign entry the same install succeeds and records `a`.
+    std::fs::remove_file(p.root.join("node_modules/a")).unwrap();
+    let out = p.install(&registry.url(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        std::fs::read_to_string(&lock_path)
+            .unwrap()
+            .contains("\"a@1.0.0\"")
+    );
+}
+
+#[test]
 fn a_broken_package_json_names_the_file() {
     let p = Project::new("{ not json");
     let out = p.install("http://127.0.0.1:9/", &[]);

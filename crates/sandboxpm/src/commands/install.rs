@@ -369,21 +369,22 @@ async fn run(
         shared: config.sandboxpm.share_packages,
         ..LinkOptions::default()
     };
-    let report = tokio::task::spawn_blocking(move || {
+    let linking = tokio::task::spawn_blocking(move || {
         sandboxpm_linker::link(&link_store, &plan, &link_options)
-    })
-    .await??;
-    warnings.extend(report.warnings.iter().map(ToString::to_string));
-
-    // Lockfile, written only when its text changes.
-    if !options.frozen_lockfile {
-        let lock_path = project.join(LOCKFILE_NAME);
-        let new = graph.to_lockfile(&registry);
-        let unchanged = lockfile.is_some_and(|old| old.to_text() == new.to_text());
-        if !unchanged {
-            new.write(&lock_path)?;
-        }
+    });
+    // The lockfile, only when its text changes: written and synced while the links are made
+    // (the sync is most of its cost), and put in place once they are.
+    let new_lockfile = (!options.frozen_lockfile)
+        .then(|| graph.to_lockfile(&registry))
+        .filter(|new| lockfile.is_none_or(|old| old.to_text() != new.to_text()));
+    let lock_path = project.join(LOCKFILE_NAME);
+    let preparing =
+        new_lockfile.map(|new| tokio::task::spawn_blocking(move || new.prepare_write(&lock_path)));
+    let report = linking.await??;
+    if let Some(preparing) = preparing {
+        preparing.await??.commit()?;
     }
+    warnings.extend(report.warnings.iter().map(ToString::to_string));
     out.clear();
 
     let candidates = script_candidates(&graph, &file_lists);
