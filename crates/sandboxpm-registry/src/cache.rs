@@ -11,10 +11,12 @@
 //! or a concurrent install never leaves a half-written entry; the last writer wins, and every
 //! version a reader can see is complete. An unreadable or foreign entry is treated as missing.
 
+use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read as _, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -32,6 +34,8 @@ pub(crate) struct Entry {
     pub(crate) etag: Option<String>,
     pub(crate) last_modified: Option<String>,
     pub(crate) packument: Arc<Packument>,
+    /// When the file was last written or revalidated (read entries only).
+    pub(crate) modified: Option<SystemTime>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,15 +52,77 @@ struct Header {
 
 /// The packument cache rooted at `<cache_dir>/metadata/v2` (`v1` held the registry's documents
 /// as they were sent; nothing reads it any more).
-#[derive(Debug, Clone)]
+///
+/// Entries are written by a thread of their own, off the path of the fetch that asked (see
+/// [`MetadataCache::write_later`]); dropping the cache waits for that thread to finish them.
+#[derive(Debug)]
 pub(crate) struct MetadataCache {
     root: PathBuf,
+    /// Registry directories looked for, and whether they existed: a cold cache costs one look
+    /// per registry, not a failed open per package.
+    directories: Mutex<HashMap<PathBuf, bool>>,
+    writer: Mutex<Option<Writer>>,
+}
+
+/// An entry to write: path, package name, URL, entry.
+type Job = (PathBuf, String, Url, Entry);
+
+/// The thread writing entries, and its queue.
+#[derive(Debug)]
+struct Writer {
+    queue: mpsc::Sender<Job>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl MetadataCache {
     pub(crate) fn new(cache_dir: &Path) -> Self {
         Self {
             root: cache_dir.join("metadata").join("v2"),
+            directories: Mutex::new(HashMap::new()),
+            writer: Mutex::new(None),
+        }
+    }
+
+    /// Whether an entry at `path` may exist: false when its registry's directory did not exist
+    /// the first time this cache looked (entries this process writes come after its reads).
+    pub(crate) fn may_hold(&self, path: &Path) -> bool {
+        let Some(dir) = path.parent() else {
+            return true;
+        };
+        let mut directories = self
+            .directories
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *directories.entry(dir.to_path_buf()).or_insert_with(
+            || !matches!(fs::metadata(dir), Err(e) if e.kind() == io::ErrorKind::NotFound),
+        )
+    }
+
+    /// Writes `entry` for `name` at `path` on the cache's writer thread; a failure is logged.
+    /// Without a thread (none can be started), the entry is written now.
+    pub(crate) fn write_later(&self, path: PathBuf, name: String, url: Url, entry: Entry) {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if writer.is_none() {
+            let (queue, jobs) = mpsc::channel::<Job>();
+            let spawned = std::thread::Builder::new()
+                .name("sandboxpm-metadata-cache".to_owned())
+                .spawn(move || {
+                    for (path, name, url, entry) in jobs {
+                        write_logged(&path, &name, &url, &entry);
+                    }
+                });
+            if let Ok(thread) = spawned {
+                *writer = Some(Writer { queue, thread });
+            }
+        }
+        let job = (path, name, url, entry);
+        let unsent = match writer.as_ref() {
+            Some(w) => w.queue.send(job).err().map(|e| e.0),
+            None => Some(job),
+        };
+        drop(writer);
+        if let Some((path, name, url, entry)) = unsent {
+            write_logged(&path, &name, &url, &entry);
         }
     }
 
@@ -90,8 +156,15 @@ impl MetadataCache {
     /// matters on case-insensitive file systems, where `JSONStream` and `jsonstream` (two
     /// different packages) share a file.
     pub(crate) fn read(path: &Path, name: &str) -> Option<Entry> {
-        let data = match fs::read(path) {
-            Ok(data) => data,
+        let read = || -> io::Result<(Vec<u8>, Option<SystemTime>)> {
+            let mut file = fs::File::open(path)?;
+            let metadata = file.metadata()?;
+            let mut data = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+            file.read_to_end(&mut data)?;
+            Ok((data, metadata.modified().ok()))
+        };
+        let (data, modified) = match read() {
+            Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot read cached metadata");
@@ -118,6 +191,7 @@ impl MetadataCache {
             etag: header.etag,
             last_modified: header.last_modified,
             packument: Arc::new(packument),
+            modified,
         })
     }
 
@@ -155,11 +229,66 @@ impl MetadataCache {
     }
 }
 
+impl Drop for MetadataCache {
+    fn drop(&mut self) {
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(Writer { queue, thread }) = writer {
+            // The thread ends once the queue is closed and empty.
+            drop(queue);
+            let _ = thread.join();
+        }
+    }
+}
+
+fn write_logged(path: &Path, name: &str, url: &Url, entry: &Entry) {
+    if let Err(e) = MetadataCache::write(path, name, url, entry) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot write metadata cache");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    #[test]
+    fn entries_written_later_are_there_once_the_cache_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = MetadataCache::new(dir.path());
+        let reg = Url::parse("http://127.0.0.1:9/").unwrap();
+        let paths: Vec<PathBuf> = (0..20)
+            .map(|i| cache.path_for(&reg, &format!("p{i}")))
+            .collect();
+        // A cold cache: its registry directory is looked for once, and holds nothing.
+        assert!(!cache.may_hold(&paths[0]));
+        for (i, path) in paths.iter().enumerate() {
+            let name = format!("p{i}");
+            let packument: Packument = serde_json::from_str(&format!(
+                r#"{{"name": "{name}", "versions": {{"1.0.{i}": {{}}}}}}"#
+            ))
+            .unwrap();
+            let entry = Entry {
+                etag: None,
+                last_modified: None,
+                packument: Arc::new(packument),
+                modified: None,
+            };
+            cache.write_later(path.clone(), name, reg.clone(), entry);
+        }
+        drop(cache);
+        for (i, path) in paths.iter().enumerate() {
+            let back = MetadataCache::read(path, &format!("p{i}")).unwrap();
+            assert!(back.modified.is_some());
+            assert_eq!(back.packument.versions.len(), 1);
+        }
+        // A new cache sees the directory.
+        assert!(MetadataCache::new(dir.path()).may_hold(&paths[0]));
+    }
 
     #[test]
     fn round_trip_and_name_check() {
@@ -179,6 +308,7 @@ mod tests {
             etag: Some("\"e1\"".into()),
             last_modified: None,
             packument: Arc::new(packument),
+            modified: None,
         };
         MetadataCache::write(&path, "@s/pkg", &reg, &entry).unwrap();
         let back = MetadataCache::read(&path, "@s/pkg").unwrap();

@@ -308,13 +308,13 @@ impl Inner {
         let shown_url = redact(&url);
         let cache_path = self.cache.as_ref().map(|c| c.path_for(&registry, &name));
         let cached = match &cache_path {
-            Some(path) => {
+            Some(path) if self.cache.as_ref().is_some_and(|c| c.may_hold(path)) => {
                 let (path, n) = (path.clone(), name.clone());
                 blocking(move || MetadataCache::read(&path, &n))
                     .await
                     .flatten()
             }
-            None => None,
+            _ => None,
         };
 
         match self.mode {
@@ -335,10 +335,9 @@ impl Inner {
             NetworkMode::Online => {
                 // Like npm with the registry's `max-age=300`: metadata fetched or revalidated
                 // moments ago is used as it is, instead of one conditional request per package.
-                let fresh = cache_path.as_ref().is_some_and(|p| {
-                    std::fs::metadata(p)
-                        .and_then(|m| m.modified())
-                        .ok()
+                let fresh = cached.as_ref().is_some_and(|entry| {
+                    entry
+                        .modified
                         .and_then(|t| t.elapsed().ok())
                         .is_some_and(|age| age < self.metadata_max_age)
                 });
@@ -405,7 +404,7 @@ impl Inner {
 
         // Parse before caching, so a broken body never becomes a cache entry.
         let packument = Arc::new(parse(&name, &shown_url, fetched.body).await?);
-        if let Some(path) = cache_path {
+        if let (Some(cache), Some(path)) = (&self.cache, cache_path) {
             let header_text = |h| {
                 fetched
                     .headers
@@ -417,16 +416,10 @@ impl Inner {
                 etag: header_text(ETAG),
                 last_modified: header_text(LAST_MODIFIED),
                 packument: Arc::clone(&packument),
+                modified: None,
             };
-            let (n, u) = (name.clone(), url.clone());
-            let written = blocking(move || {
-                let result = MetadataCache::write(&path, &n, &u, &entry);
-                (path, result)
-            })
-            .await;
-            if let Some((path, Err(e))) = written {
-                tracing::warn!(path = %path.display(), error = %e, "cannot write metadata cache");
-            }
+            // Not awaited: the resolution goes on while the entry is written.
+            cache.write_later(path, name, url, entry);
         }
         Ok(packument)
     }
