@@ -16,7 +16,13 @@ pub(crate) fn pick<'p>(
     request: &VersionRequest,
     node: Option<&Version>,
 ) -> Option<(Version, &'p PackedManifest)> {
+    // By its text first (a dist-tag names the key as published, an exact version nearly always
+    // is one): packuments of busy packages have thousands of versions, and parsing each one to
+    // find one was most of the time a pick took.
     let find = |wanted: &Version| {
+        if let Some(manifest) = packument.versions.get(&wanted.to_string()) {
+            return Some((wanted.clone(), manifest));
+        }
         packument.versions.iter().find_map(|(text, manifest)| {
             let version = Version::parse(text).ok()?;
             (version == *wanted).then_some((version, manifest))
@@ -41,18 +47,33 @@ pub(crate) fn pick<'p>(
             {
                 return Some((version, manifest));
             }
-            packument
+            let mut satisfying: Vec<(Version, &PackedManifest)> = packument
                 .versions
                 .iter()
                 .filter_map(|(text, manifest)| {
                     let version = Version::parse(text).ok()?;
                     range.satisfies(&version).then_some((version, manifest))
                 })
-                .max_by(|(va, ma), (vb, mb)| {
-                    let rank =
-                        |m: &PackedManifest| (!m.is_deprecated(), engine_ok(m.node_engine(), node));
-                    rank(ma).cmp(&rank(mb)).then_with(|| va.cmp(vb))
-                })
+                .collect();
+            // Highest first: the first that is neither deprecated nor refused by the node in
+            // use wins, and it is nearly always the first (each rank costs a range parse).
+            // Two texts of one version (`1.0.0`, `v1.0.0`) keep the later text first, as the
+            // maximum over the map in text order had it.
+            satisfying.reverse();
+            satisfying.sort_by(|a, b| b.0.cmp(&a.0));
+            let rank = |m: &PackedManifest| (!m.is_deprecated(), engine_ok(m.node_engine(), node));
+            let mut best: Option<((bool, bool), usize)> = None;
+            for (i, (_, manifest)) in satisfying.iter().enumerate() {
+                let r = rank(manifest);
+                if r == (true, true) {
+                    best = Some((r, i));
+                    break;
+                }
+                if best.is_none_or(|(b, _)| r > b) {
+                    best = Some((r, i));
+                }
+            }
+            best.map(|(_, i)| satisfying.swap_remove(i))
         }
     }
 }
@@ -172,5 +193,28 @@ mod tests {
             "1.2.0",
             "a deprecated version is still picked when it is the only one"
         );
+
+        // Not deprecated outranks an accepting engine, which outranks the higher version.
+        let both = Extra {
+            deprecated: true,
+            node: Some(">=20"),
+        };
+        let p = packument(
+            "9.0.0",
+            &[("1.0.0", deprecated), ("1.1.0", new_node), ("1.2.0", both)],
+        );
+        assert_eq!(picked(&p, &range("^1"), Some("18.0.0")).unwrap(), "1.1.0");
+        let p = packument("9.0.0", &[("1.0.0", deprecated), ("1.2.0", both)]);
+        assert_eq!(picked(&p, &range("^1"), Some("18.0.0")).unwrap(), "1.0.0");
+    }
+
+    #[test]
+    fn two_texts_of_one_version_pick_the_later_text_every_time() {
+        let none = Extra::default();
+        let p = packument("9.0.0", &[("1.0.0", none), ("v1.0.0", none)]);
+        for _ in 0..3 {
+            let (_, manifest) = pick(&p, &range("^1"), None).unwrap();
+            assert_eq!(manifest.manifest().unwrap().version, "v1.0.0");
+        }
     }
 }
