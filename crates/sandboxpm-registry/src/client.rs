@@ -307,8 +307,8 @@ impl Inner {
     ) -> PackumentResult {
         let shown_url = redact(&url);
         let cache_path = self.cache.as_ref().map(|c| c.path_for(&registry, &name));
-        let cached = match &cache_path {
-            Some(path) if self.cache.as_ref().is_some_and(|c| c.may_hold(path)) => {
+        let cached = match (&self.cache, &cache_path) {
+            (Some(cache), Some(path)) if cache.may_hold(path) => {
                 let (path, n) = (path.clone(), name.clone());
                 blocking(move || MetadataCache::read(&path, &n))
                     .await
