@@ -93,9 +93,12 @@ impl MetadataCache {
             .directories
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        *directories.entry(dir.to_path_buf()).or_insert_with(
-            || !matches!(fs::metadata(dir), Err(e) if e.kind() == io::ErrorKind::NotFound),
-        )
+        if let Some(&exists) = directories.get(dir) {
+            return exists;
+        }
+        let exists = !matches!(fs::metadata(dir), Err(e) if e.kind() == io::ErrorKind::NotFound);
+        directories.insert(dir.to_path_buf(), exists);
+        exists
     }
 
     /// Writes `entry` for `name` at `path` on the cache's writer thread; a failure is logged.

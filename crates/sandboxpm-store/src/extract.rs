@@ -361,14 +361,12 @@ impl Extractor<'_> {
             let path = self.layout.blob_path(&hash, exec);
             // With fsync, a blob is staged and synced before it is renamed into place: the
             // mode that marks a blob written in place finished would not be durable before its
-            // index is.
-            if self.fsync {
-                if sys::is_complete_blob(&path, exec) {
-                    return Ok((hash, Some(data)));
-                }
+            // index is. Without, there is no lookup first: the exclusive create finds a blob
+            // that is there, and every blob of a cold install is new (its failed lookup cost as
+            // much as the create).
+            let reused = if self.fsync {
+                sys::is_complete_blob(&path, exec)
             } else {
-                // No lookup first: the exclusive create finds a blob that is there, and every
-                // blob of a cold install is new (its failed lookup cost as much as the create).
                 match write_in_place(&path, &data) {
                     Ok(()) => {
                         self.out.created.add(name, path, exec);
@@ -377,12 +375,13 @@ impl Extractor<'_> {
                     // Another add's blob: finished (reused), or still being written, or left
                     // unfinished by a crash (a staged copy of our own replaces it).
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        if sys::is_complete_blob(&path, exec) {
-                            return Ok((hash, Some(data)));
-                        }
+                        sys::is_complete_blob(&path, exec)
                     }
                     Err(e) => return Err(ContentError::Write(path, e)),
                 }
+            };
+            if reused {
+                return Ok((hash, Some(data)));
             }
             let staged = self.staged_path(&name)?;
             self.write_staged(&staged, &data, exec)
