@@ -77,25 +77,22 @@ pub(crate) fn extract(
     staging: Staging,
     fsync: bool,
 ) -> Result<Extraction> {
+    let gzip = bytes.starts_with(&[0x1f, 0x8b]);
+    let inflated = if gzip {
+        inflate::whole(bytes, limits)
+    } else {
+        None
+    };
+    // A plain tar, or a gzip decompressed in one call within every limit the guard enforces, is
+    // read in place: members' contents are slices of it, and skipping one is a seek.
+    let in_memory = match &inflated {
+        Some(whole) => Some(whole.as_slice()),
+        None if !gzip => Some(bytes),
+        None => None,
+    };
     let consumed = Rc::new(Cell::new(0u64));
     let breach = Rc::new(Cell::new(None));
-    let counting = CountingReader {
-        inner: bytes,
-        consumed: Rc::clone(&consumed),
-    };
-    let gzip = bytes.starts_with(&[0x1f, 0x8b]);
-    let source: Box<dyn Read + '_> = if !gzip {
-        Box::new(counting)
-    } else if let Some(whole) = inflate::whole(bytes, limits) {
-        // Decompressed in one call, within every limit the guard below enforces: the guard sees
-        // the whole input consumed, and the archive as it is.
-        consumed.set(bytes.len() as u64);
-        Box::new(io::Cursor::new(whole))
-    } else {
-        Box::new(GzDecoder::new(counting))
-    };
-    let stream = GuardedStream {
-        inner: source,
+    let guard = |consumed: Rc<Cell<u64>>| Guard {
         produced: 0,
         consumed,
         breach: Rc::clone(&breach),
@@ -112,7 +109,9 @@ pub(crate) fn extract(
         layout,
         fsync,
         tarball,
-        breach,
+        breach: Rc::clone(&breach),
+        in_memory,
+        scratch: Vec::new(),
         total_size: 0,
         members: 0,
         partials: 0,
@@ -128,8 +127,36 @@ pub(crate) fn extract(
             warnings: Vec::new(),
         },
     };
-    let mut archive = tar::Archive::new(stream);
-    extractor.run(&mut archive)?;
+    match in_memory {
+        Some(archive) => {
+            // The guard sees the whole input consumed, and the archive as it is.
+            consumed.set(bytes.len() as u64);
+            let stream = GuardedStream {
+                inner: io::Cursor::new(archive),
+                guard: guard(consumed),
+            };
+            let mut archive = tar::Archive::new(stream);
+            let entries = archive
+                .entries_with_seek()
+                .map_err(|e| extractor.read_failure(e, None))?;
+            extractor.run(entries)?;
+        }
+        None => {
+            let counting = CountingReader {
+                inner: bytes,
+                consumed: Rc::clone(&consumed),
+            };
+            let stream = GuardedStream {
+                inner: GzDecoder::new(counting),
+                guard: guard(consumed),
+            };
+            let mut archive = tar::Archive::new(stream);
+            let entries = archive
+                .entries()
+                .map_err(|e| extractor.read_failure(e, None))?;
+            extractor.run(entries)?;
+        }
+    }
     Ok(extractor.out)
 }
 
@@ -139,6 +166,10 @@ struct Extractor<'a> {
     fsync: bool,
     tarball: Sha512Digest,
     breach: Rc<Cell<Option<Limit>>>,
+    /// The whole archive, when it is in memory: contents are sliced from it, never copied.
+    in_memory: Option<&'a [u8]>,
+    /// Reused for each small member's content when the archive is streamed.
+    scratch: Vec<u8>,
     total_size: u64,
     members: u64,
     partials: u64,
@@ -166,16 +197,20 @@ enum ContentError {
 }
 
 impl Extractor<'_> {
-    fn run<R: Read>(&mut self, archive: &mut tar::Archive<R>) -> Result<()> {
-        let entries = archive
-            .entries()
-            .map_err(|e| self.read_failure(e, None))?
-            .raw(true);
+    fn run<R: Read>(&mut self, entries: tar::Entries<'_, R>) -> Result<()> {
+        let entries = entries.raw(true);
         let mut pending = Pending::default();
         for entry in entries {
             let mut entry = entry.map_err(|e| self.read_failure(e, None))?;
             let kind = entry.header().entry_type();
             let size = entry.size();
+            // In memory, the crate seeks past contents: one cut short is found here, as reading
+            // it would find it when streaming.
+            if let Some(archive) = self.in_memory
+                && member_slice(archive, entry.raw_file_position(), size).is_none()
+            {
+                return Err(self.read_failure(io::ErrorKind::UnexpectedEof.into(), None));
+            }
             match kind {
                 EntryType::GNULongName => {
                     if pending.long_name.is_some() {
@@ -302,8 +337,10 @@ impl Extractor<'_> {
             let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
             let exec = mode & 0o111 != 0;
 
-            let (hash, content) = match self.store_content(&mut entry, size, exec) {
-                Ok(stored) => stored,
+            let at = entry.raw_file_position();
+            let identity = path == "package.json";
+            let hash = match self.store_content(&mut entry, at, size, exec, identity) {
+                Ok(hash) => hash,
                 Err(ContentError::Read(e)) => return Err(self.read_failure(e, Some(path))),
                 Err(ContentError::Write(file, source)) => {
                     return Err(StoreError::Write {
@@ -314,9 +351,6 @@ impl Extractor<'_> {
                     });
                 }
             };
-            if path == "package.json" {
-                self.read_identity(content.as_deref());
-            }
             self.insert(path, FileEntry { hash, mode, size });
         }
         if !pending.is_empty() {
@@ -343,53 +377,105 @@ impl Extractor<'_> {
         Ok(Some(data))
     }
 
-    /// Streams one file's content into a staged blob unless the store already has it.
+    /// Stores one member's content (at offset `at` of the archive, when it is in memory) as a
+    /// blob, unless the store already has it; with `identity`, the root `package.json`'s name
+    /// and version are read from it.
     fn store_content(
         &mut self,
         entry: &mut impl Read,
+        at: u64,
         size: u64,
         exec: bool,
-    ) -> Result<(BlobHash, Option<Vec<u8>>), ContentError> {
+        identity: bool,
+    ) -> Result<BlobHash, ContentError> {
+        let in_memory = match self.in_memory {
+            Some(archive) => Some(
+                member_slice(archive, at, size)
+                    .ok_or_else(|| ContentError::Read(io::ErrorKind::UnexpectedEof.into()))?,
+            ),
+            None => None,
+        };
         if size <= SMALL_FILE {
-            let mut data = vec![0u8; usize::try_from(size).unwrap_or(0)];
-            entry.read_exact(&mut data).map_err(ContentError::Read)?;
-            let hash = BlobHash::of(&data);
-            let name = Layout::blob_name(&hash, exec);
-            if self.written(&name) {
-                return Ok((hash, Some(data)));
-            }
-            let path = self.layout.blob_path(&hash, exec);
-            // With fsync, a blob is staged and synced before it is renamed into place: the
-            // mode that marks a blob written in place finished would not be durable before its
-            // index is. Without, there is no lookup first: the exclusive create finds a blob
-            // that is there, and every blob of a cold install is new (its failed lookup cost as
-            // much as the create).
-            let reused = if self.fsync {
-                sys::is_complete_blob(&path, exec)
-            } else {
-                match write_in_place(&path, &data) {
-                    Ok(()) => {
-                        self.out.created.add(name, path, exec);
-                        return Ok((hash, Some(data)));
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let data = match in_memory {
+                Some(data) => data,
+                None => {
+                    scratch.clear();
+                    scratch.reserve(usize::try_from(size).unwrap_or(0));
+                    entry
+                        .take(size)
+                        .read_to_end(&mut scratch)
+                        .map_err(ContentError::Read)?;
+                    if scratch.len() as u64 != size {
+                        return Err(ContentError::Read(io::ErrorKind::UnexpectedEof.into()));
                     }
-                    // Another add's blob: finished (reused), or still being written, or left
-                    // unfinished by a crash (a staged copy of our own replaces it).
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        sys::is_complete_blob(&path, exec)
-                    }
-                    Err(e) => return Err(ContentError::Write(path, e)),
+                    &scratch
                 }
             };
-            if reused {
-                return Ok((hash, Some(data)));
+            let stored = self.store_small(data, exec);
+            if identity {
+                self.read_identity(Some(data));
             }
-            let staged = self.staged_path(&name)?;
-            self.write_staged(&staged, &data, exec)
-                .map_err(|e| ContentError::Write(staged, e))?;
-            self.out.staged.insert(name);
-            return Ok((hash, Some(data)));
+            self.scratch = scratch;
+            return stored;
         }
+        if identity {
+            self.read_identity(None);
+        }
+        match in_memory {
+            Some(mut data) => self.store_large(&mut data, size, exec),
+            None => self.store_large(entry, size, exec),
+        }
+    }
 
+    /// A small file's blob: hashed in memory first, so a blob already in the store costs no
+    /// write.
+    fn store_small(&mut self, data: &[u8], exec: bool) -> Result<BlobHash, ContentError> {
+        let hash = BlobHash::of(data);
+        let name = Layout::blob_name(&hash, exec);
+        if self.written(&name) {
+            return Ok(hash);
+        }
+        let path = self.layout.blob_path(&hash, exec);
+        // With fsync, a blob is staged and synced before it is renamed into place: the
+        // mode that marks a blob written in place finished would not be durable before its
+        // index is. Without, there is no lookup first: the exclusive create finds a blob
+        // that is there, and every blob of a cold install is new (its failed lookup cost as
+        // much as the create).
+        let reused = if self.fsync {
+            sys::is_complete_blob(&path, exec)
+        } else {
+            match write_in_place(&path, data) {
+                Ok(()) => {
+                    self.out.created.add(name, path, exec);
+                    return Ok(hash);
+                }
+                // Another add's blob: finished (reused), or still being written, or left
+                // unfinished by a crash (a staged copy of our own replaces it).
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    sys::is_complete_blob(&path, exec)
+                }
+                Err(e) => return Err(ContentError::Write(path, e)),
+            }
+        };
+        if reused {
+            return Ok(hash);
+        }
+        let staged = self.staged_path(&name)?;
+        self.write_staged(&staged, data, exec)
+            .map_err(|e| ContentError::Write(staged, e))?;
+        self.out.staged.insert(name);
+        Ok(hash)
+    }
+
+    /// A large file's blob: streamed into a staged file while it is hashed, then kept unless
+    /// the store already has it.
+    fn store_large(
+        &mut self,
+        source: &mut impl Read,
+        size: u64,
+        exec: bool,
+    ) -> Result<BlobHash, ContentError> {
         self.partials += 1;
         let partial = self.staged_path(&format!("partial-{}", self.partials))?;
         let write_err = |e| ContentError::Write(partial.clone(), e);
@@ -399,7 +485,7 @@ impl Extractor<'_> {
         let mut remaining = size;
         while remaining > 0 {
             let want = usize::try_from(remaining.min(buf.len() as u64)).unwrap_or(buf.len());
-            let n = match entry.read(&mut buf[..want]) {
+            let n = match source.read(&mut buf[..want]) {
                 Ok(0) => {
                     return Err(ContentError::Read(io::ErrorKind::UnexpectedEof.into()));
                 }
@@ -425,7 +511,7 @@ impl Extractor<'_> {
             fs::rename(&partial, &staged).map_err(|e| ContentError::Write(staged, e))?;
             self.out.staged.insert(name);
         }
-        Ok((hash, None))
+        Ok(hash)
     }
 
     /// `name` in the staging directory, which is created on first use.
@@ -665,10 +751,23 @@ impl Read for CountingReader<'_> {
     }
 }
 
+/// The `size` bytes at `at` in `archive`, if they are all there.
+fn member_slice(archive: &[u8], at: u64, size: u64) -> Option<&[u8]> {
+    let start = usize::try_from(at).ok()?;
+    let end = start.checked_add(usize::try_from(size).ok()?)?;
+    archive.get(start..end)
+}
+
 /// The decompressed stream, cut off (with the breached limit recorded) as soon as it is larger than
 /// any acceptable archive could be, or expands too much relative to its compressed input.
 struct GuardedStream<R> {
     inner: R,
+    guard: Guard,
+}
+
+/// The limits on a stream, and how far it has gone.
+struct Guard {
+    /// The furthest position reached.
     produced: u64,
     consumed: Rc<Cell<u64>>,
     breach: Rc<Cell<Option<Limit>>>,
@@ -677,13 +776,17 @@ struct GuardedStream<R> {
     grace: u64,
 }
 
-impl<R: Read> Read for GuardedStream<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(limit) = self.breach.get() {
-            return Err(io::Error::other(format!("{limit} exceeded")));
+impl Guard {
+    fn refuse_if_breached(&self) -> io::Result<()> {
+        match self.breach.get() {
+            Some(limit) => Err(io::Error::other(format!("{limit} exceeded"))),
+            None => Ok(()),
         }
-        let n = self.inner.read(buf)?;
-        self.produced += n as u64;
+    }
+
+    /// Records that the stream reached `position`, and fails if that crosses a limit.
+    fn reached(&mut self, position: u64) -> io::Result<()> {
+        self.produced = self.produced.max(position);
         let limit = if self.produced > self.max_stream {
             Some(Limit::TotalSize)
         } else if self.produced > self.grace
@@ -695,8 +798,26 @@ impl<R: Read> Read for GuardedStream<R> {
         };
         if let Some(limit) = limit {
             self.breach.set(Some(limit));
-            return Err(io::Error::other(format!("{limit} exceeded")));
         }
+        self.refuse_if_breached()
+    }
+}
+
+impl<R: Read> Read for GuardedStream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.guard.refuse_if_breached()?;
+        let n = self.inner.read(buf)?;
+        self.guard.reached(self.guard.produced + n as u64)?;
         Ok(n)
+    }
+}
+
+/// Skipping a member's contents moves through the stream as reading them would.
+impl<R: io::Seek> io::Seek for GuardedStream<R> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        self.guard.refuse_if_breached()?;
+        let position = self.inner.seek(to)?;
+        self.guard.reached(position)?;
+        Ok(position)
     }
 }

@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 
 use common::{store, store_contents};
-use sandboxpm_store::testing::{TarballBuilder, sha512};
+use sandboxpm_store::testing::{self, TarballBuilder, sha512};
 use sandboxpm_store::{BlobHash, ExtractLimits, Limit, LinkMode, Sha512Digest, StoreError};
 
 fn sample() -> TarballBuilder {
@@ -305,6 +305,44 @@ fn truncated_tarball_is_a_clean_corrupt_archive_error() {
         "got {err:?}"
     );
     assert!(store_contents(&store).is_empty());
+}
+
+/// A tar whose last member's contents are cut short, read whole from memory (plain, or gzipped in
+/// one piece): the member is refused as it would be when streamed, and nothing is stored. The
+/// control is the same archive before the cut.
+#[test]
+fn a_member_cut_short_in_an_archive_read_from_memory_is_a_corrupt_archive_error() {
+    let big = vec![7u8; 10_000];
+    let builder = TarballBuilder::new()
+        .package_json("cut", "1.0.0")
+        .file("big.bin", &big);
+    let tar = builder.tar();
+    // Cut 4,000 bytes into big.bin's contents: its header (just before them) says 10,000.
+    let contents_at = tar
+        .windows(big.len().min(512))
+        .position(|w| w.iter().all(|b| *b == 7));
+    let cut = &tar[..contents_at.unwrap() + 4_000];
+    for archive in [cut.to_vec(), testing::gzip(cut)] {
+        let (_dir, store) = store();
+        let err = store
+            .add_tarball_without_integrity(&archive, &ExtractLimits::default())
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::CorruptArchive { .. }),
+            "got {err:?}"
+        );
+        assert!(store_contents(&store).is_empty());
+    }
+    for archive in [tar.clone(), testing::gzip(&tar)] {
+        let (dir, store) = store();
+        let index = store
+            .add_tarball_without_integrity(&archive, &ExtractLimits::default())
+            .unwrap();
+        assert_eq!(index.files["big.bin"].size, 10_000);
+        let dest = dir.path().join("pkg");
+        store.link_package(&index, &dest, LinkMode::Auto).unwrap();
+        assert_eq!(fs::read(dest.join("big.bin")).unwrap(), big);
+    }
 }
 
 #[test]
