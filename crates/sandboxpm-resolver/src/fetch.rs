@@ -20,6 +20,7 @@ use sandboxpm_npm::{PackageSpec, Version, VersionRequest};
 use sandboxpm_registry::{BundleDependencies, Packument};
 
 use crate::error::SourceError;
+use crate::options::NodeVersion;
 use crate::pick::{pick, satisfies};
 use crate::source::PackumentSource;
 
@@ -41,7 +42,7 @@ impl std::error::Error for Lost {}
 pub(crate) struct Fetcher<'s, S: PackumentSource> {
     source: &'s S,
     limit: usize,
-    node: Option<Version>,
+    node: NodeVersion,
     /// Versions the lockfile has, by name: requests they satisfy will not need the registry.
     locked: HashMap<String, Vec<Version>>,
     /// Not started yet, next first.
@@ -70,7 +71,7 @@ impl<'s, S: PackumentSource> Fetcher<'s, S> {
     pub(crate) fn new(
         source: &'s S,
         limit: usize,
-        node: Option<Version>,
+        node: NodeVersion,
         locked: HashMap<String, Vec<Version>>,
     ) -> Self {
         Fetcher {
@@ -125,7 +126,7 @@ impl<'s, S: PackumentSource> Fetcher<'s, S> {
         packument: &Packument,
         request: &VersionRequest,
     ) -> Vec<(String, VersionRequest)> {
-        let Some((version, packed)) = pick(packument, request, self.node.as_ref()) else {
+        let Some((version, packed)) = pick(packument, request, self.node.get()) else {
             return Vec::new();
         };
         if !self.guessed.insert(format!("{}@{version}", packument.name)) {

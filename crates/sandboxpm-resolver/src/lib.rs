@@ -27,7 +27,7 @@ mod warning;
 
 pub use error::{DependencyChain, ResolveError, SourceError};
 pub use graph::{DirectDependency, EdgeKind, Graph, ResolvedPackage};
-pub use options::{DEFAULT_CONCURRENCY, ResolveOptions};
+pub use options::{DEFAULT_CONCURRENCY, NodeVersion, ResolveOptions};
 pub use resolve::resolve;
 pub use source::PackumentSource;
 pub use warning::{SkipReason, Warning};

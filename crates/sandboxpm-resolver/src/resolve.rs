@@ -377,8 +377,7 @@ impl<S: PackumentSource> Resolver<'_, S> {
                 chain: chain_to(parent, &edge),
                 source,
             })?;
-        let Some((version, packed)) =
-            pick(&packument, &request, self.options.node_version.as_ref())
+        let Some((version, packed)) = pick(&packument, &request, self.options.node_version.get())
         else {
             return Err(ResolveError::NoMatchingVersion {
                 package: target.clone(),
@@ -447,7 +446,7 @@ impl<S: PackumentSource> Resolver<'_, S> {
             });
         }
         Ok(Node {
-            warnings: warnings(&key, manifest, self.options.node_version.as_ref()),
+            warnings: warnings(&key, manifest, self.options.node_version.get()),
             package,
             declared: Some(declared),
             chain,

@@ -549,7 +549,7 @@ async fn deprecations_and_engines_are_warnings() {
     source.publish("quiet", "1.0.0", json!({"engines": {"node": ">=18"}}));
     let project = manifest(json!({"dependencies": {"old": "1", "quiet": "1"}}));
     let mut opts = options();
-    opts.node_version = node("20.11.0");
+    opts.node_version = node("20.11.0").into();
     let graph = resolve(&project, &opts, None, &source).await.unwrap();
     assert_eq!(
         warnings(&graph),

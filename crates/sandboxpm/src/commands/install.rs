@@ -23,7 +23,7 @@ use sandboxpm_npm::{
     normalize_manifest_path,
 };
 use sandboxpm_registry::{Auth, ClientOptions, NetworkMode, Registry, RegistryClient};
-use sandboxpm_resolver::{Graph, ResolveOptions, ResolvedPackage};
+use sandboxpm_resolver::{Graph, NodeVersion, ResolveOptions, ResolvedPackage};
 use sandboxpm_store::{ExtractLimits, Sha512Digest, Store};
 use serde::Serialize;
 
@@ -224,10 +224,12 @@ async fn run(
     let mut resolve_options = ResolveOptions::new(Platform::current(), registry.clone());
     resolve_options.include_dev = !options.production;
     resolve_options.frozen = options.frozen_lockfile;
-    // `engines` warnings need node's version, and asking node costs tens of milliseconds: only
-    // ask when the lockfile does not already decide everything.
+    // `engines` warnings need node's version, and asking node costs milliseconds: only ask when
+    // the lockfile does not already decide everything, and while the first packuments come.
     let lock_decides = lockfile.is_some_and(|l| l.check_manifest(manifest).is_ok());
-    resolve_options.node_version = if lock_decides { None } else { node_version() };
+    if !lock_decides {
+        resolve_options.node_version = NodeVersion::ask(node_version);
+    }
 
     // Each package's tarball is fetched as soon as the walk picks it, while the rest resolves.
     let store =
