@@ -3,8 +3,8 @@
 //! The `tar` crate only parses headers here (in raw mode); every decision is ours, per member:
 //!
 //! - **Kept:** regular files, written as blobs: a new small file straight at its place in the
-//!   store, marked unfinished (write-only) until the whole tarball is accepted (see [`Created`]);
-//!   a large file, or one whose blob another add is writing, into a private staging directory.
+//!   store, read-only from its creation; a large file, or one whose blob another add is writing
+//!   (or left cut short), into a private staging directory, renamed into place at the commit.
 //!   Nothing is ever written at a path derived from the archive: blobs are named by content hash,
 //!   so `../x` or `/etc/x` cannot place a file anywhere. Paths only matter when linking, and they
 //!   are normalised (or refused) here, before they reach the index.
@@ -22,7 +22,7 @@
 //! A duplicate path replaces the earlier file (last wins, like npm).
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Write as _};
 use std::path::{Path, PathBuf};
@@ -57,8 +57,8 @@ pub(crate) struct Extraction {
     pub(crate) files: BTreeMap<String, FileEntry>,
     /// Blob names (`<hex>[-exec]`) written into the staging directory.
     pub(crate) staged: HashSet<String>,
-    /// Blobs written in place, still unfinished.
-    pub(crate) created: Created,
+    /// Blob names (`<hex>[-exec]`) written in place.
+    pub(crate) created: HashSet<String>,
     /// Where the `staged` blobs are.
     pub(crate) staging: Staging,
     pub(crate) name: Option<String>,
@@ -69,6 +69,13 @@ pub(crate) struct Extraction {
 
 /// Extracts `bytes` (gzip or plain tar) into blobs, in place or in `staging`. The caller verified
 /// the digest.
+///
+/// An archive in memory (a plain tar, or a gzip decompressed in one call within every limit the
+/// guard enforces) is read in place: members' contents are slices of it, and skipping one is a
+/// seek. It is read twice: once for its headers alone, which finds every reason to refuse it,
+/// then for its contents, so that a refused archive writes no blob. Blobs are then written
+/// straight at their place in the store, read-only from their creation. A streamed archive is
+/// refused only as it is read: its blobs are staged, and moved into place at the commit.
 pub(crate) fn extract(
     bytes: &[u8],
     tarball: Sha512Digest,
@@ -83,34 +90,22 @@ pub(crate) fn extract(
     } else {
         None
     };
-    // A plain tar, or a gzip decompressed in one call within every limit the guard enforces, is
-    // read in place: members' contents are slices of it, and skipping one is a seek.
     let in_memory = match &inflated {
         Some(whole) => Some(whole.as_slice()),
         None if !gzip => Some(bytes),
         None => None,
     };
-    let consumed = Rc::new(Cell::new(0u64));
-    let breach = Rc::new(Cell::new(None));
-    let guard = |consumed: Rc<Cell<u64>>| Guard {
-        produced: 0,
-        consumed,
-        breach: Rc::clone(&breach),
-        max_stream: limits.max_stream_bytes(),
-        max_ratio: if gzip {
-            limits.max_compression_ratio
-        } else {
-            u64::MAX
-        },
-        grace: limits.ratio_grace_bytes,
-    };
-    let mut extractor = Extractor {
+    let new = |in_memory, writing, staging| Extractor {
         limits,
         layout,
         fsync,
         tarball,
-        breach: Rc::clone(&breach),
+        gzip,
+        breach: Rc::new(Cell::new(None)),
         in_memory,
+        writing,
+        last: HashMap::new(),
+        keep: None,
         scratch: Vec::new(),
         total_size: 0,
         members: 0,
@@ -119,7 +114,7 @@ pub(crate) fn extract(
             package: PackageRef::new(tarball, None, None),
             files: BTreeMap::new(),
             staged: HashSet::new(),
-            created: Created::default(),
+            created: HashSet::new(),
             staging,
             name: None,
             version: None,
@@ -129,35 +124,29 @@ pub(crate) fn extract(
     };
     match in_memory {
         Some(archive) => {
-            // The guard sees the whole input consumed, and the archive as it is.
-            consumed.set(bytes.len() as u64);
-            let stream = GuardedStream {
-                inner: io::Cursor::new(archive),
-                guard: guard(consumed),
-            };
-            let mut archive = tar::Archive::new(stream);
-            let entries = archive
-                .entries_with_seek()
-                .map_err(|e| extractor.read_failure(e, None))?;
-            extractor.run(entries)?;
+            let compressed = bytes.len() as u64;
+            let mut check = new(Some(archive), false, Staging::new(layout.tmp.clone()));
+            check.read_in_memory(archive, compressed)?;
+            let mut extractor = new(Some(archive), true, staging);
+            // Only the members whose files the index keeps are written: a path given twice
+            // keeps the later one (as npm does).
+            extractor.keep = Some(
+                check
+                    .out
+                    .files
+                    .into_keys()
+                    .filter_map(|path| check.last.remove_entry(&path))
+                    .collect(),
+            );
+            extractor.read_in_memory(archive, compressed)?;
+            Ok(extractor.out)
         }
         None => {
-            let counting = CountingReader {
-                inner: bytes,
-                consumed: Rc::clone(&consumed),
-            };
-            let stream = GuardedStream {
-                inner: GzDecoder::new(counting),
-                guard: guard(consumed),
-            };
-            let mut archive = tar::Archive::new(stream);
-            let entries = archive
-                .entries()
-                .map_err(|e| extractor.read_failure(e, None))?;
-            extractor.run(entries)?;
+            let mut extractor = new(None, true, staging);
+            extractor.read_stream(bytes)?;
+            Ok(extractor.out)
         }
     }
-    Ok(extractor.out)
 }
 
 struct Extractor<'a> {
@@ -165,9 +154,16 @@ struct Extractor<'a> {
     layout: &'a Layout,
     fsync: bool,
     tarball: Sha512Digest,
+    gzip: bool,
     breach: Rc<Cell<Option<Limit>>>,
     /// The whole archive, when it is in memory: contents are sliced from it, never copied.
     in_memory: Option<&'a [u8]>,
+    /// False for the pass over an archive in memory that only checks its headers.
+    writing: bool,
+    /// That pass's record of each path's last member (by number).
+    last: HashMap<String, u64>,
+    /// The writing pass's list of the members to write: path → member number.
+    keep: Option<HashMap<String, u64>>,
     /// Reused for each small member's content when the archive is streamed.
     scratch: Vec<u8>,
     total_size: u64,
@@ -197,6 +193,51 @@ enum ContentError {
 }
 
 impl Extractor<'_> {
+    fn guard(&self, consumed: Rc<Cell<u64>>) -> Guard {
+        Guard {
+            produced: 0,
+            consumed,
+            breach: Rc::clone(&self.breach),
+            max_stream: self.limits.max_stream_bytes(),
+            max_ratio: if self.gzip {
+                self.limits.max_compression_ratio
+            } else {
+                u64::MAX
+            },
+            grace: self.limits.ratio_grace_bytes,
+        }
+    }
+
+    /// Reads `archive`, decompressed from `compressed` bytes (the guard sees them all consumed,
+    /// and the archive as it is).
+    fn read_in_memory(&mut self, archive: &[u8], compressed: u64) -> Result<()> {
+        let stream = GuardedStream {
+            inner: io::Cursor::new(archive),
+            guard: self.guard(Rc::new(Cell::new(compressed))),
+        };
+        let mut archive = tar::Archive::new(stream);
+        let entries = archive
+            .entries_with_seek()
+            .map_err(|e| self.read_failure(e, None))?;
+        self.run(entries)
+    }
+
+    /// Reads the gzip stream `bytes` as it decompresses.
+    fn read_stream(&mut self, bytes: &[u8]) -> Result<()> {
+        let consumed = Rc::new(Cell::new(0u64));
+        let counting = CountingReader {
+            inner: bytes,
+            consumed: Rc::clone(&consumed),
+        };
+        let stream = GuardedStream {
+            inner: GzDecoder::new(counting),
+            guard: self.guard(consumed),
+        };
+        let mut archive = tar::Archive::new(stream);
+        let entries = archive.entries().map_err(|e| self.read_failure(e, None))?;
+        self.run(entries)
+    }
+
     fn run<R: Read>(&mut self, entries: tar::Entries<'_, R>) -> Result<()> {
         let entries = entries.raw(true);
         let mut pending = Pending::default();
@@ -339,6 +380,25 @@ impl Extractor<'_> {
 
             let at = entry.raw_file_position();
             let identity = path == "package.json";
+            if !self.writing {
+                self.last.insert(path.clone(), self.members);
+            }
+            if self
+                .keep
+                .as_ref()
+                .is_some_and(|keep| keep.get(&path) != Some(&self.members))
+            {
+                // Replaced by a later member: its entry only goes in to be replaced again.
+                self.insert(
+                    path,
+                    FileEntry {
+                        hash: BlobHash::of(&[]),
+                        mode,
+                        size,
+                    },
+                );
+                continue;
+            }
             let hash = match self.store_content(&mut entry, at, size, exec, identity) {
                 Ok(hash) => hash,
                 Err(ContentError::Read(e)) => return Err(self.read_failure(e, Some(path))),
@@ -395,6 +455,13 @@ impl Extractor<'_> {
             ),
             None => None,
         };
+        if !self.writing {
+            // Only the package's identity, which errors name.
+            if identity {
+                self.read_identity(in_memory.filter(|_| size <= SMALL_FILE));
+            }
+            return Ok(BlobHash::of(&[]));
+        }
         if size <= SMALL_FILE {
             let mut scratch = std::mem::take(&mut self.scratch);
             let data = match in_memory {
@@ -437,23 +504,23 @@ impl Extractor<'_> {
             return Ok(hash);
         }
         let path = self.layout.blob_path(&hash, exec);
-        // With fsync, a blob is staged and synced before it is renamed into place: the
-        // mode that marks a blob written in place finished would not be durable before its
-        // index is. Without, there is no lookup first: the exclusive create finds a blob
-        // that is there, and every blob of a cold install is new (its failed lookup cost as
-        // much as the create).
-        let reused = if self.fsync {
-            sys::is_complete_blob(&path, exec)
+        // A blob is written in place only when the archive was checked whole first (in memory),
+        // and without fsync: with it, a blob is staged and synced before it is renamed into
+        // place (written in place, it would not be durable before its index is). There is no
+        // lookup first: the exclusive create finds a blob that is there, and every blob of a
+        // cold install is new (its failed lookup cost as much as the create).
+        let reused = if self.fsync || self.in_memory.is_none() {
+            sys::holds_blob(&path, data, exec)
         } else {
-            match write_in_place(&path, data) {
+            match write_in_place(&path, data, exec) {
                 Ok(()) => {
-                    self.out.created.add(name, path, exec);
+                    self.out.created.insert(name);
                     return Ok(hash);
                 }
-                // Another add's blob: finished (reused), or still being written, or left
-                // unfinished by a crash (a staged copy of our own replaces it).
+                // Another add's blob: whole (reused), or still being written, or cut short by a
+                // crash (a staged copy of our own replaces it).
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    sys::is_complete_blob(&path, exec)
+                    sys::holds_blob(&path, data, exec)
                 }
                 Err(e) => return Err(ContentError::Write(path, e)),
             }
@@ -468,8 +535,7 @@ impl Extractor<'_> {
         Ok(hash)
     }
 
-    /// A large file's blob: streamed into a staged file while it is hashed, then kept unless
-    /// the store already has it.
+    /// A large file's blob: streamed into a staged file while it is hashed.
     fn store_large(
         &mut self,
         source: &mut impl Read,
@@ -504,7 +570,9 @@ impl Extractor<'_> {
         drop(file);
         let hash = hasher.finish();
         let name = Layout::blob_name(&hash, exec);
-        if self.is_known(&hash, exec, &name) {
+        // A copy already in the store is not read back to be checked: ours replaces it at the
+        // commit (same contents, or a copy cut short by a crash).
+        if self.written(&name) {
             fs::remove_file(&partial).map_err(write_err)?;
         } else {
             let staged = self.staged_path(&name)?;
@@ -528,12 +596,6 @@ impl Extractor<'_> {
     /// Already written by this extraction.
     fn written(&self, name: &str) -> bool {
         self.out.staged.contains(name) || self.out.created.contains(name)
-    }
-
-    /// Already written by this extraction, or a finished blob in the store (the shared lock
-    /// keeps it there).
-    fn is_known(&self, hash: &BlobHash, exec: bool, name: &str) -> bool {
-        self.written(name) || sys::is_complete_blob(&self.layout.blob_path(hash, exec), exec)
     }
 
     fn write_staged(&self, path: &Path, data: &[u8], exec: bool) -> io::Result<()> {
@@ -666,59 +728,16 @@ impl Staging {
     }
 }
 
-/// Writes a new blob at its final path, marked unfinished. The shard directory is created when
-/// it is missing.
-fn write_in_place(path: &Path, data: &[u8]) -> io::Result<()> {
-    let mut file = match sys::create_incomplete(path) {
+/// Writes a new blob at its final path. The shard directory is created when it is missing.
+fn write_in_place(path: &Path, data: &[u8], exec: bool) -> io::Result<()> {
+    match sys::write_blob(path, data, exec) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(shard) = path.parent() {
                 fs::create_dir_all(shard)?;
             }
-            sys::create_incomplete(path)?
+            sys::write_blob(path, data, exec)
         }
-        other => other?,
-    };
-    file.write_all(data)
-}
-
-/// Blobs an extraction wrote in place, unfinished (write-only) until the store commits them:
-/// no add (in this process or another) takes an unfinished blob for a stored one, so an
-/// extraction that fails leaves nothing another install uses, and whatever is dropped
-/// uncommitted is removed, unless a concurrent add has since renamed its own (finished) copy
-/// over it.
-#[derive(Debug, Default)]
-pub(crate) struct Created {
-    /// Blob name to (path, executable).
-    blobs: BTreeMap<String, (PathBuf, bool)>,
-}
-
-impl Created {
-    fn add(&mut self, name: String, path: PathBuf, exec: bool) {
-        self.blobs.insert(name, (path, exec));
-    }
-
-    fn contains(&self, name: &str) -> bool {
-        self.blobs.contains_key(name)
-    }
-
-    /// Marks the blob `name` finished, if this extraction wrote it in place (those never
-    /// finished are removed on drop).
-    pub(crate) fn finish(&mut self, name: &str) -> io::Result<()> {
-        if let Some((path, exec)) = self.blobs.get(name) {
-            sys::complete_blob(path, *exec)?;
-            self.blobs.remove(name);
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Created {
-    fn drop(&mut self) {
-        for (path, _) in self.blobs.values() {
-            if sys::is_unfinished_blob(path) {
-                let _ = fs::remove_file(path);
-            }
-        }
+        other => other,
     }
 }
 

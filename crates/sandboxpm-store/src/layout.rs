@@ -15,8 +15,8 @@
 //! share.
 //! The lock exists only so `prune` cannot delete a blob that a concurrent add has just decided it
 //! can reuse; adds among themselves need no lock (a blob is either renamed into place finished,
-//! or written in place write-only and made read-only once finished, and only a read-only blob is
-//! ever reused).
+//! or written in place read-only, and only a read-only blob whose contents are exactly what the
+//! add needs is ever reused).
 
 use std::fs::{self, File, OpenOptions};
 use std::path::PathBuf;

@@ -333,8 +333,8 @@ fn check_blob(blob: &BlobFile) -> (u64, Option<CorruptBlob>) {
     };
     match File::open(&blob.path).and_then(hash_reader) {
         Ok((actual, bytes)) if actual == blob.hash => {
-            // Still write-only: left unfinished by an add that stopped before its commit
-            // (complete here, but the next add would replace it).
+            // Not read-only: left unfinished by an earlier version of the store's writer, which
+            // made blobs read-only at the commit (complete here, but the next add replaces it).
             if crate::sys::is_complete_blob(&blob.path, blob.exec) {
                 (bytes, None)
             } else {

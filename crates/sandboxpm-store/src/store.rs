@@ -5,14 +5,20 @@
 //!
 //! - the digest is checked over the whole tarball before anything is read from it or written, so a
 //!   tampered tarball leaves no trace;
-//! - extraction writes a new small file straight to its blob's path, but write-only (0200): no
-//!   add takes such a file for a stored blob, and an extraction that fails removes the ones it
-//!   wrote, so a bomb or a corrupt archive leaves nothing behind either. Everything else (large
-//!   files, a blob another add is writing, every file when fsync is on) goes into
-//!   `tmp/<unique>/`, which is deleted on any error;
-//! - only once the whole tarball has been accepted are the blobs written in place made read-only
-//!   (finished) and the staged ones renamed into `files/`; a rename is atomic, and two processes
-//!   renaming the same content race harmlessly (same bytes, same name);
+//! - an archive read whole from memory (nearly every npm tarball) is checked twice over: once
+//!   for its headers alone, which finds every reason to refuse it (limits, hostile or ambiguous
+//!   members, a member cut short), and only then for its contents, so a bomb or a corrupt archive
+//!   leaves nothing behind either. A new small file is then written straight to its blob's path,
+//!   read-only from its creation (one syscall fewer per file than making it so afterwards). An
+//!   add only reuses a blob that is there when it has a blob's permissions and exactly the
+//!   contents it needs: what a crash in the middle of a write leaves is replaced. Everything else
+//!   (large files, a blob being written by another add or cut short, every file of a streamed
+//!   archive, every file when fsync is on) goes into `tmp/<unique>/`, which is deleted on any
+//!   error;
+//! - only once the whole tarball has been accepted are the staged blobs renamed into `files/`; a
+//!   rename is atomic, and two processes renaming the same content race harmlessly (same bytes,
+//!   same name). Blobs written in place before a failure that only writing finds (a full disk)
+//!   stay: whole and correct, but used by no index, until `prune`;
 //! - the index is renamed into place after its blobs, so an index's existence means its blobs exist.
 //!
 //! Durability: by default nothing is fsynced (like pnpm): blobs are content-addressed, so a blob
@@ -182,28 +188,22 @@ impl Store {
             package,
             files,
             mut staged,
-            mut created,
+            created: _,
             staging,
             name,
             version,
             dropped,
             warnings,
         } = extraction;
-        // Each blob an entry uses, once (duplicate members share one): written in place, it is
-        // made read-only (finished); staged, it is renamed into place. A member replaced by a
-        // later one of the same path leaves its blob unfinished (removed when `created` drops)
-        // or in staging. A rename over a blob that a concurrent add put there first replaces
+        // Each staged blob an entry uses, once (duplicate members share one), is renamed into
+        // place; blobs written in place are there already. A member replaced by a later one of
+        // the same path leaves its blob in staging, or an unused blob in place (which `prune`
+        // removes). A rename over a blob that a concurrent add put there first replaces
         // identical content. The shard directory is created only when the first rename into it
         // finds it missing.
         let mut shards = BTreeSet::new();
         for (path, entry) in &files {
             let name = Layout::blob_name(&entry.hash, entry.is_executable());
-            created.finish(&name).map_err(|source| StoreError::Write {
-                package: package.clone(),
-                entry: Some(path.clone()),
-                path: self.layout.files.clone(),
-                source,
-            })?;
             if !staged.remove(&name) {
                 continue;
             }

@@ -404,6 +404,78 @@ fn fsync_option_round_trips_the_same() {
 /// A blob is written in place write-only and made read-only only when its tarball is
 /// committed. One left write-only (an add that stopped midway, or one in progress elsewhere) is
 /// never taken for a stored blob: the next add writes its own copy over it, and verify reports it.
+/// A blob is written read-only from its creation, so what a crash in the middle of its write
+/// leaves looks finished: a short file with a blob's permissions. The next add that needs it reads
+/// it, finds it short, and replaces it; one with the whole content is used as it is (the control).
+#[test]
+fn a_blob_cut_short_by_a_crash_is_replaced_by_the_next_add_that_needs_it() {
+    let (_dir, store) = store();
+    let tgz = sample().tgz();
+    let digest = sha512(&tgz);
+    let index = store
+        .add_tarball(&tgz, &digest, &ExtractLimits::default())
+        .unwrap();
+    let blob = store.blob_path(&index.files["index.js"]);
+    let ino =
+        |path: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(path).unwrap());
+    let whole = ino(&blob);
+
+    // The control: the blob is whole, so an add that needs it again uses it.
+    fs::remove_file(store.index_path(&digest)).unwrap();
+    store
+        .add_tarball(&tgz, &digest, &ExtractLimits::default())
+        .unwrap();
+    assert_eq!(ino(&blob), whole, "a whole blob is reused, not rewritten");
+
+    // Cut short, with a finished blob's permissions.
+    fs::set_permissions(&blob, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(&blob, "module.exp").unwrap();
+    fs::set_permissions(&blob, fs::Permissions::from_mode(0o444)).unwrap();
+    assert!(!store.verify().unwrap().is_clean());
+    fs::remove_file(store.index_path(&digest)).unwrap();
+
+    store
+        .add_tarball(&tgz, &digest, &ExtractLimits::default())
+        .unwrap();
+    assert_eq!(fs::read(&blob).unwrap(), b"module.exports = leftPad;\n");
+    assert_eq!(
+        fs::metadata(&blob).unwrap().permissions().mode() & 0o7777,
+        0o444
+    );
+    let report = store.verify().unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(store.status().unwrap().tmp_entries, 0);
+}
+
+/// An archive refused for a reason its headers show (here: more members than allowed) is refused
+/// before any blob is written, even where its first members are acceptable.
+#[test]
+fn an_archive_refused_by_its_headers_writes_no_blob() {
+    let (_dir, store) = store();
+    let mut builder = TarballBuilder::new().package_json("many", "1.0.0");
+    for i in 0..20 {
+        builder = builder.file(&format!("f{i}.js"), format!("module.exports = {i};"));
+    }
+    let tgz = builder.tgz();
+    let limits = ExtractLimits {
+        max_entries: 10,
+        ..ExtractLimits::default()
+    };
+    let err = store
+        .add_tarball_without_integrity(&tgz, &limits)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LimitExceeded { .. }), "{err:?}");
+    assert_eq!(store.status().unwrap().blobs, 0);
+    assert!(store_contents(&store).is_empty());
+
+    // The control: within the limit, every member is stored.
+    let index = store
+        .add_tarball_without_integrity(&tgz, &ExtractLimits::default())
+        .unwrap();
+    assert_eq!(index.files.len(), 21);
+    assert_eq!(store.status().unwrap().blobs, 21);
+}
+
 #[test]
 fn an_unfinished_blob_is_not_reused_and_verify_reports_it() {
     let (_dir, store) = store();
@@ -416,7 +488,8 @@ fn an_unfinished_blob_is_not_reused_and_verify_reports_it() {
     let mode = |path: &std::path::Path| fs::metadata(path).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode(&blob), 0o444);
 
-    // What an interrupted add leaves: a short, write-only file, and no index.
+    // What an interrupted add of an earlier version of this store leaves: a short, write-only
+    // file, and no index.
     fs::set_permissions(&blob, fs::Permissions::from_mode(0o644)).unwrap();
     fs::write(&blob, "module.exp").unwrap();
     fs::set_permissions(&blob, fs::Permissions::from_mode(0o200)).unwrap();

@@ -5,16 +5,16 @@
 mod unix;
 #[cfg(unix)]
 pub(crate) use unix::{
-    Dir, complete_blob, create_incomplete, create_private, filesystem_id, hard_link_at,
-    is_complete_blob, is_unfinished_blob, make_read_only, sync_dir,
+    Dir, create_private, filesystem_id, hard_link_at, holds_blob, is_complete_blob, make_read_only,
+    sync_dir, write_blob,
 };
 
 #[cfg(not(unix))]
 mod portable;
 #[cfg(not(unix))]
 pub(crate) use portable::{
-    Dir, complete_blob, create_incomplete, create_private, filesystem_id, hard_link_at,
-    is_complete_blob, is_unfinished_blob, make_read_only, sync_dir,
+    Dir, create_private, filesystem_id, hard_link_at, holds_blob, is_complete_blob, make_read_only,
+    sync_dir, write_blob,
 };
 
 #[cfg(target_os = "linux")]

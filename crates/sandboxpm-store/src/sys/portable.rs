@@ -1,7 +1,7 @@
 //! Fallbacks for platforms without Unix modes: read-only flag, no filesystem identity.
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, Write as _};
 use std::path::Path;
 
 /// Marks the blob read-only (there is no execute bit to keep).
@@ -11,28 +11,29 @@ pub(crate) fn make_read_only(file: &File, _exec: bool) -> io::Result<()> {
     file.set_permissions(permissions)
 }
 
-/// Creates a blob file at its final path; without modes, an unfinished blob is writable.
-pub(crate) fn create_incomplete(path: &Path) -> io::Result<File> {
-    OpenOptions::new().write(true).create_new(true).open(path)
+/// Writes `data` as a new blob at `path`, then marks it read-only. A blob that cannot be
+/// written whole is removed.
+pub(crate) fn write_blob(path: &Path, data: &[u8], exec: bool) -> io::Result<()> {
+    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    let written = file
+        .write_all(data)
+        .and_then(|()| make_read_only(&file, exec));
+    if written.is_err() {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+    }
+    written
+}
+
+/// Whether `path` is a finished (read-only) blob holding exactly `data`.
+pub(crate) fn holds_blob(path: &Path, data: &[u8], _exec: bool) -> bool {
+    is_complete_blob(path, _exec) && std::fs::read(path).is_ok_and(|there| there == data)
 }
 
 /// Whether `path` is a finished (read-only) blob.
 pub(crate) fn is_complete_blob(path: &Path, _exec: bool) -> bool {
     std::fs::symlink_metadata(path)
         .is_ok_and(|m| m.file_type().is_file() && m.permissions().readonly())
-}
-
-/// Marks the blob at `path` finished (read-only).
-pub(crate) fn complete_blob(path: &Path, _exec: bool) -> io::Result<()> {
-    let mut permissions = std::fs::metadata(path)?.permissions();
-    permissions.set_readonly(true);
-    std::fs::set_permissions(path, permissions)
-}
-
-/// Whether the blob at `path` is still unfinished (writable).
-pub(crate) fn is_unfinished_blob(path: &Path) -> bool {
-    std::fs::symlink_metadata(path)
-        .is_ok_and(|m| m.file_type().is_file() && !m.permissions().readonly())
 }
 
 /// Creates a new writable file.

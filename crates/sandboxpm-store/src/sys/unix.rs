@@ -1,49 +1,95 @@
 //! Unix modes and device numbers.
 
 use std::fs::{File, OpenOptions, Permissions};
-use std::io;
+use std::io::{self, Read as _, Write as _};
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
 /// Blob permissions: 0444, or 0555 for `-exec` blobs. Set with `fchmod`, so the umask does not
 /// apply and a shared inode is never writable through any of its links.
 pub(crate) fn make_read_only(file: &File, exec: bool) -> io::Result<()> {
-    file.set_permissions(Permissions::from_mode(if exec { 0o555 } else { 0o444 }))
+    file.set_permissions(Permissions::from_mode(blob_mode(exec)))
 }
 
-/// The mode a blob has while it is written: write-only, so that it is never taken for a
-/// finished blob (0444 or 0555), by this process or another, until [`complete_blob`].
-const INCOMPLETE: u32 = 0o200;
+/// A blob's permissions.
+fn blob_mode(exec: bool) -> u32 {
+    if exec { 0o555 } else { 0o444 }
+}
 
-/// Creates a blob file at its final path, marked incomplete.
-pub(crate) fn create_incomplete(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
+/// Writes `data` as a new blob at `path`, created with its final permissions (0444 or 0555: the
+/// descriptor opened to create it still writes), so that no second call changes its inode. A
+/// blob that cannot be written whole is removed, unless a concurrent add has already replaced
+/// it. Only [`holds_blob`] decides whether a blob already there can be used: one cut short by a
+/// crash has the right permissions, but not the right contents.
+pub(crate) fn write_blob(path: &Path, data: &[u8], exec: bool) -> io::Result<()> {
+    let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(INCOMPLETE)
-        .open(path)
+        .mode(blob_mode(exec))
+        .open(path)?;
+    let written = if umask_keeps_blob_modes() {
+        Ok(())
+    } else {
+        make_read_only(&file, exec)
+    }
+    .and_then(|()| file.write_all(data));
+    if let Err(error) = written {
+        let ours = file.metadata().map(|m| (m.dev(), m.ino()));
+        let there = std::fs::symlink_metadata(path).map(|m| (m.dev(), m.ino()));
+        if let (Ok(ours), Ok(there)) = (ours, there)
+            && ours == there
+        {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(error);
+    }
+    Ok(())
 }
 
-/// Whether `path` is a finished blob: a regular file with exactly a blob's permissions.
-pub(crate) fn is_complete_blob(path: &Path, exec: bool) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| {
-        m.file_type().is_file() && m.mode() & 0o7777 == if exec { 0o555 } else { 0o444 }
+/// Whether the umask leaves a blob's permissions as they are asked for at creation (it always
+/// does with the usual 022 or 002). Read once, from `/proc`: setting the umask to learn it would
+/// change it for every thread meanwhile. When it cannot be read, permissions are set explicitly.
+fn umask_keeps_blob_modes() -> bool {
+    static KEEPS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *KEEPS.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+                u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()
+            })
+            .is_some_and(|umask| umask & 0o555 == 0)
     })
 }
 
-/// Marks the blob at `path` finished (0444 or 0555).
-pub(crate) fn complete_blob(path: &Path, exec: bool) -> io::Result<()> {
-    std::fs::set_permissions(
-        path,
-        Permissions::from_mode(if exec { 0o555 } else { 0o444 }),
-    )
+/// Whether `path` is a finished blob holding exactly `data`: a regular file (not followed
+/// through a symlink) with a blob's permissions, and those contents.
+pub(crate) fn holds_blob(path: &Path, data: &[u8], exec: bool) -> bool {
+    let Ok(mut file) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    else {
+        return false;
+    };
+    let fits = file.metadata().is_ok_and(|m| {
+        m.file_type().is_file()
+            && m.mode() & 0o7777 == blob_mode(exec)
+            && m.len() == data.len() as u64
+    });
+    if !fits {
+        return false;
+    }
+    let mut there = Vec::with_capacity(data.len());
+    file.read_to_end(&mut there).is_ok() && there == data
 }
 
-/// Whether the blob at `path` is still unfinished (write-only), as this process wrote it; a
-/// concurrent add's copy renamed over it is finished.
-pub(crate) fn is_unfinished_blob(path: &Path) -> bool {
+/// Whether `path` is a finished blob: a regular file with exactly a blob's permissions. A blob
+/// that is not read-only was left unfinished by an earlier version of this store's writer, or
+/// changed since.
+pub(crate) fn is_complete_blob(path: &Path, exec: bool) -> bool {
     std::fs::symlink_metadata(path)
-        .is_ok_and(|m| m.file_type().is_file() && m.mode() & 0o7777 == INCOMPLETE)
+        .is_ok_and(|m| m.file_type().is_file() && m.mode() & 0o7777 == blob_mode(exec))
 }
 
 /// Creates a new private (writable) file, 0644 or 0755 less the umask, like npm.
