@@ -158,10 +158,7 @@ fn resolve_versions(
 ) -> anyhow::Result<Vec<Version>> {
     let client = RegistryClient::new(install::client_options(config, &InstallOptions::default())?)
         .context("creating the registry client")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = install::runtime()?;
     let client = &client;
     runtime.block_on(futures_util::future::try_join_all(specs.iter().map(
         |(raw, spec)| async move {

@@ -114,10 +114,7 @@ pub fn install(options: &InstallOptions) -> anyhow::Result<u8> {
         None => None,
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime()?;
     let (mut summary, candidates) = runtime.block_on(run(
         options,
         &config,
@@ -185,6 +182,19 @@ pub fn install(options: &InstallOptions) -> anyhow::Result<u8> {
         print_summary(&summary);
     }
     Ok(0)
+}
+
+/// The async runtime of an install: one thread, this one. It runs the registry client (one HTTP/2
+/// connection that all requests share), the resolver's walk, and the small packuments' parsing;
+/// what costs CPU (extracting tarballs, parsing large packuments, linking) goes to the blocking
+/// pool and rayon's threads. With a worker thread per core instead, the connection's task and
+/// the requests reading from it passed every frame between threads: each a wake-up of another
+/// thread, and contention on the connection's state, for about 7% more CPU on a clean install.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 /// The nearest directory at or above `cwd` with a package.json.
