@@ -91,7 +91,7 @@ pub(crate) fn extract(
         None
     };
     let in_memory = match &inflated {
-        Some(whole) => Some(whole.as_slice()),
+        Some(whole) => Some(&**whole),
         None if !gzip => Some(bytes),
         None => None,
     };

@@ -1,22 +1,74 @@
 //! One-call gzip decompression, for the tarballs where that is safe.
 //!
 //! Streaming inflate (`flate2`) is the general path: it decompresses in bounded memory and the
-//! extractor's guard cuts it off the moment a limit is crossed. Most npm tarballs are small, and
-//! decompressing those into one buffer with libdeflate is three to four times faster. This path is
-//! only taken when the archive's own size trailer (ISIZE) promises a result within every limit the
-//! guard enforces; libdeflate then refuses to write a byte past that buffer, and checks the trailer
-//! and the CRC. Anything else (a lying trailer, a larger archive, corrupt data) returns `None` and
-//! goes down the streaming path, which reports the precise error.
+//! extractor's guard cuts it off the moment a limit is crossed. Decompressing into one buffer
+//! with libdeflate is three to four times faster, and lets the extractor check the whole archive
+//! before it writes anything. This path is only taken when the archive's own size trailer (ISIZE)
+//! promises a result within every limit the guard enforces, and within what this process may
+//! hold in memory at once ([`BUDGET`], shared by every extraction in progress); libdeflate then
+//! refuses to write a byte past that buffer, and checks the trailer and the CRC. Anything else (a
+//! lying trailer, an archive larger than the memory left, corrupt data) returns `None` and goes
+//! down the streaming path, which reports the precise error.
+
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::limits::ExtractLimits;
 
-/// Archives that declare more than this are streamed, so that memory per extraction stays bounded.
-const MAX_WHOLE: u64 = 32 << 20;
+/// Decompressed archives held in memory at once, by all of this process's extractions together.
+/// An archive that does not fit in what is left is streamed.
+const BUDGET: u64 = 128 << 20;
+
+/// What the archives being extracted hold of [`BUDGET`].
+static HELD: AtomicU64 = AtomicU64::new(0);
+
+/// A decompressed archive, counted in its budget until dropped.
+#[derive(Debug)]
+pub(crate) struct Inflated {
+    bytes: Vec<u8>,
+    held: &'static AtomicU64,
+}
+
+impl Deref for Inflated {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Inflated {
+    fn drop(&mut self) {
+        self.held
+            .fetch_sub(self.bytes.len() as u64, Ordering::AcqRel);
+    }
+}
 
 /// The decompressed bytes of the gzip stream `gz`, or `None` to stream it instead.
-pub(crate) fn whole(gz: &[u8], limits: &ExtractLimits) -> Option<Vec<u8>> {
+pub(crate) fn whole(gz: &[u8], limits: &ExtractLimits) -> Option<Inflated> {
+    whole_within(gz, limits, &HELD, BUDGET)
+}
+
+/// [`whole`], counting what is held in `held`, which may not exceed `budget`.
+fn whole_within(
+    gz: &[u8],
+    limits: &ExtractLimits,
+    held: &'static AtomicU64,
+    budget: u64,
+) -> Option<Inflated> {
     let size = declared_size(gz, limits)?;
-    decompress(gz, size)
+    let reserved = size as u64;
+    held.fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+        now.checked_add(reserved).filter(|total| *total <= budget)
+    })
+    .ok()?;
+    match decompress(gz, size) {
+        Some(bytes) => Some(Inflated { bytes, held }),
+        None => {
+            held.fetch_sub(reserved, Ordering::AcqRel);
+            None
+        }
+    }
 }
 
 /// The trailer's size, when it is within the limits and this path's memory bound.
@@ -25,7 +77,7 @@ fn declared_size(gz: &[u8], limits: &ExtractLimits) -> Option<usize> {
     let trailer = gz.len().checked_sub(4).filter(|_| gz.len() >= 18)?;
     let size = u64::from(u32::from_le_bytes(gz[trailer..].try_into().ok()?));
     let compressed = gz.len() as u64;
-    let too_big = size == 0 || size > MAX_WHOLE || size > limits.max_stream_bytes();
+    let too_big = size == 0 || size > BUDGET || size > limits.max_stream_bytes();
     let too_dense =
         size > limits.ratio_grace_bytes && size / limits.max_compression_ratio.max(1) > compressed;
     if too_big || too_dense {
@@ -75,7 +127,10 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32)
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
-        assert_eq!(whole(&gzip(&data), &ExtractLimits::default()), Some(data));
+        assert_eq!(
+            whole(&gzip(&data), &ExtractLimits::default()).as_deref(),
+            Some(data.as_slice())
+        );
     }
 
     #[test]
@@ -84,26 +139,46 @@ mod tests {
         let limits = ExtractLimits::default();
         let gz = gzip(&data);
         // Smaller than the data: libdeflate would overflow the buffer, so it refuses.
-        assert_eq!(whole(&with_isize(gz.clone(), 1000), &limits), None);
+        assert!(whole(&with_isize(gz.clone(), 1000), &limits).is_none());
         // Larger than the data: the buffer is not filled (and the trailer check fails).
-        assert_eq!(whole(&with_isize(gz.clone(), 60_000), &limits), None);
+        assert!(whole(&with_isize(gz.clone(), 60_000), &limits).is_none());
         // Above the in-memory bound, or above a limit: never allocated.
-        assert_eq!(whole(&with_isize(gz.clone(), u32::MAX), &limits), None);
+        assert!(whole(&with_isize(gz.clone(), u32::MAX), &limits).is_none());
         let small = ExtractLimits {
             max_total_size: 10_000,
             max_entries: 1,
             ..ExtractLimits::default()
         };
-        assert_eq!(whole(&gz, &small), None);
+        assert!(whole(&gz, &small).is_none());
         // Denser than the ratio limit allows once past the grace: streamed (and refused there).
         let dense = ExtractLimits {
             max_compression_ratio: 2,
             ratio_grace_bytes: 0,
             ..ExtractLimits::default()
         };
-        assert_eq!(whole(&gz, &dense), None);
+        assert!(whole(&gz, &dense).is_none());
         // Not gzip at all, or truncated.
-        assert_eq!(whole(b"short", &limits), None);
-        assert_eq!(whole(&gz[..gz.len() - 9], &limits), None);
+        assert!(whole(b"short", &limits).is_none());
+        assert!(whole(&gz[..gz.len() - 9], &limits).is_none());
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn archives_held_at_once_stay_within_the_budget() {
+        static HELD: AtomicU64 = AtomicU64::new(0);
+        let limits = ExtractLimits::default();
+        let gz = gzip(&vec![1u8; 30_000]);
+        let first = whole_within(&gz, &limits, &HELD, 70_000).unwrap();
+        let second = whole_within(&gz, &limits, &HELD, 70_000).unwrap();
+        assert_eq!(HELD.load(Ordering::Acquire), 60_000);
+        // A third does not fit in what is left: streamed.
+        assert!(whole_within(&gz, &limits, &HELD, 70_000).is_none());
+        drop(first);
+        let third = whole_within(&gz, &limits, &HELD, 70_000).unwrap();
+        assert_eq!(&*third, vec![1u8; 30_000].as_slice());
+        // A failure gives back what it reserved.
+        assert!(whole_within(&with_isize(gz.clone(), 1000), &limits, &HELD, 70_000).is_none());
+        drop((second, third));
+        assert_eq!(HELD.load(Ordering::Acquire), 0);
     }
 }
