@@ -72,10 +72,11 @@ pub(crate) struct Extraction {
 ///
 /// An archive in memory (a plain tar, or a gzip decompressed in one call within every limit the
 /// guard enforces) is read in place: members' contents are slices of it, and skipping one is a
-/// seek. It is read twice: once for its headers alone, which finds every reason to refuse it,
-/// then for its contents, so that a refused archive writes no blob. Blobs are then written
-/// straight at their place in the store, read-only from their creation. A streamed archive is
-/// refused only as it is read: its blobs are staged, and moved into place at the commit.
+/// seek. Its headers are read first, which finds every reason to refuse it, and only then are
+/// the contents of the files it keeps written (a path given twice keeps its last member), so a
+/// refused archive writes no blob. Blobs are written straight at their place in the store,
+/// read-only from their creation. A streamed archive is refused only as it is read: its blobs
+/// are staged, and moved into place at the commit.
 pub(crate) fn extract(
     bytes: &[u8],
     tarball: Sha512Digest,
@@ -104,8 +105,7 @@ pub(crate) fn extract(
         breach: Rc::new(Cell::new(None)),
         in_memory,
         writing,
-        last: HashMap::new(),
-        keep: None,
+        offsets: HashMap::new(),
         scratch: Vec::new(),
         total_size: 0,
         members: 0,
@@ -125,20 +125,9 @@ pub(crate) fn extract(
     match in_memory {
         Some(archive) => {
             let compressed = bytes.len() as u64;
-            let mut check = new(Some(archive), false, Staging::new(layout.tmp.clone()));
-            check.read_in_memory(archive, compressed)?;
-            let mut extractor = new(Some(archive), true, staging);
-            // Only the members whose files the index keeps are written: a path given twice
-            // keeps the later one (as npm does).
-            extractor.keep = Some(
-                check
-                    .out
-                    .files
-                    .into_keys()
-                    .filter_map(|path| check.last.remove_entry(&path))
-                    .collect(),
-            );
+            let mut extractor = new(Some(archive), false, staging);
             extractor.read_in_memory(archive, compressed)?;
+            extractor.write_members(archive)?;
             Ok(extractor.out)
         }
         None => {
@@ -158,12 +147,11 @@ struct Extractor<'a> {
     breach: Rc<Cell<Option<Limit>>>,
     /// The whole archive, when it is in memory: contents are sliced from it, never copied.
     in_memory: Option<&'a [u8]>,
-    /// False for the pass over an archive in memory that only checks its headers.
+    /// False while an archive in memory is read for its headers alone, before
+    /// [`Extractor::write_members`].
     writing: bool,
-    /// That pass's record of each path's last member (by number).
-    last: HashMap<String, u64>,
-    /// The writing pass's list of the members to write: path → member number.
-    keep: Option<HashMap<String, u64>>,
+    /// Where, in an archive in memory, each path's (last) member's contents are.
+    offsets: HashMap<String, u64>,
     /// Reused for each small member's content when the archive is streamed.
     scratch: Vec<u8>,
     total_size: u64,
@@ -381,35 +369,11 @@ impl Extractor<'_> {
             let at = entry.raw_file_position();
             let identity = path == "package.json";
             if !self.writing {
-                self.last.insert(path.clone(), self.members);
-            }
-            if self
-                .keep
-                .as_ref()
-                .is_some_and(|keep| keep.get(&path) != Some(&self.members))
-            {
-                // Replaced by a later member: its entry only goes in to be replaced again.
-                self.insert(
-                    path,
-                    FileEntry {
-                        hash: BlobHash::of(&[]),
-                        mode,
-                        size,
-                    },
-                );
-                continue;
+                self.offsets.insert(path.clone(), at);
             }
             let hash = match self.store_content(&mut entry, at, size, exec, identity) {
                 Ok(hash) => hash,
-                Err(ContentError::Read(e)) => return Err(self.read_failure(e, Some(path))),
-                Err(ContentError::Write(file, source)) => {
-                    return Err(StoreError::Write {
-                        package: self.out.package.clone(),
-                        entry: Some(path),
-                        path: file,
-                        source,
-                    });
-                }
+                Err(e) => return Err(self.content_error(e, path)),
             };
             self.insert(path, FileEntry { hash, mode, size });
         }
@@ -417,6 +381,41 @@ impl Extractor<'_> {
             return Err(self.ambiguous(None, "extension header not followed by a member"));
         }
         Ok(())
+    }
+
+    /// Writes the blob of each file of an archive in memory read by [`Extractor::run`] without
+    /// writing (only the member that last gave each path), and puts its hash in the index.
+    fn write_members(&mut self, archive: &[u8]) -> Result<()> {
+        self.writing = true;
+        let mut files = std::mem::take(&mut self.out.files);
+        for (path, entry) in &mut files {
+            let at = self.offsets.get(path).copied().unwrap_or(u64::MAX);
+            let Some(data) = member_slice(archive, at, entry.size) else {
+                let eof = io::ErrorKind::UnexpectedEof.into();
+                return Err(self.read_failure(eof, Some(path.clone())));
+            };
+            let exec = entry.is_executable();
+            let stored = if entry.size <= SMALL_FILE {
+                self.store_small(data, exec)
+            } else {
+                self.store_large(&mut &data[..], entry.size, exec)
+            };
+            entry.hash = stored.map_err(|e| self.content_error(e, path.clone()))?;
+        }
+        self.out.files = files;
+        Ok(())
+    }
+
+    fn content_error(&self, error: ContentError, entry: String) -> StoreError {
+        match error {
+            ContentError::Read(e) => self.read_failure(e, Some(entry)),
+            ContentError::Write(path, source) => StoreError::Write {
+                package: self.out.package.clone(),
+                entry: Some(entry),
+                path,
+                source,
+            },
+        }
     }
 
     /// Reads an extension member's data, or `None` when it is larger than `cap` (its data is then
@@ -456,7 +455,8 @@ impl Extractor<'_> {
             None => None,
         };
         if !self.writing {
-            // Only the package's identity, which errors name.
+            // The contents are written once the whole archive is accepted; only the package's
+            // identity, which errors name, is read now.
             if identity {
                 self.read_identity(in_memory.filter(|_| size <= SMALL_FILE));
             }
