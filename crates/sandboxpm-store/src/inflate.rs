@@ -17,7 +17,7 @@ use crate::limits::ExtractLimits;
 
 /// Decompressed archives held in memory at once, by all of this process's extractions together.
 /// An archive that does not fit in what is left is streamed.
-const BUDGET: u64 = 128 << 20;
+const BUDGET: u64 = 64 << 20;
 
 /// What the archives being extracted hold of [`BUDGET`].
 static HELD: AtomicU64 = AtomicU64::new(0);
