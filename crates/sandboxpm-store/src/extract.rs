@@ -57,8 +57,6 @@ pub(crate) struct Extraction {
     pub(crate) files: BTreeMap<String, FileEntry>,
     /// Blob names (`<hex>[-exec]`) written into the staging directory.
     pub(crate) staged: HashSet<String>,
-    /// Blob names (`<hex>[-exec]`) written in place.
-    pub(crate) created: HashSet<String>,
     /// Where the `staged` blobs are.
     pub(crate) staging: Staging,
     pub(crate) name: Option<String>,
@@ -96,7 +94,7 @@ pub(crate) fn extract(
         None if !gzip => Some(bytes),
         None => None,
     };
-    let new = |in_memory, writing, staging| Extractor {
+    let mut extractor = Extractor {
         limits,
         layout,
         fsync,
@@ -104,8 +102,8 @@ pub(crate) fn extract(
         gzip,
         breach: Rc::new(Cell::new(None)),
         in_memory,
-        writing,
         offsets: HashMap::new(),
+        created: HashSet::new(),
         scratch: Vec::new(),
         total_size: 0,
         members: 0,
@@ -114,7 +112,6 @@ pub(crate) fn extract(
             package: PackageRef::new(tarball, None, None),
             files: BTreeMap::new(),
             staged: HashSet::new(),
-            created: HashSet::new(),
             staging,
             name: None,
             version: None,
@@ -124,18 +121,12 @@ pub(crate) fn extract(
     };
     match in_memory {
         Some(archive) => {
-            let compressed = bytes.len() as u64;
-            let mut extractor = new(Some(archive), false, staging);
-            extractor.read_in_memory(archive, compressed)?;
+            extractor.read_in_memory(archive, bytes.len() as u64)?;
             extractor.write_members(archive)?;
-            Ok(extractor.out)
         }
-        None => {
-            let mut extractor = new(None, true, staging);
-            extractor.read_stream(bytes)?;
-            Ok(extractor.out)
-        }
+        None => extractor.read_stream(bytes)?,
     }
+    Ok(extractor.out)
 }
 
 struct Extractor<'a> {
@@ -145,13 +136,14 @@ struct Extractor<'a> {
     tarball: Sha512Digest,
     gzip: bool,
     breach: Rc<Cell<Option<Limit>>>,
-    /// The whole archive, when it is in memory: contents are sliced from it, never copied.
+    /// The whole archive, when it is in memory: its headers are read first, and the contents of
+    /// the files it keeps are written once it is accepted ([`Extractor::write_members`]), sliced
+    /// from it, never copied.
     in_memory: Option<&'a [u8]>,
-    /// False while an archive in memory is read for its headers alone, before
-    /// [`Extractor::write_members`].
-    writing: bool,
     /// Where, in an archive in memory, each path's (last) member's contents are.
     offsets: HashMap<String, u64>,
+    /// Blob names (`<hex>[-exec]`) written in place.
+    created: HashSet<String>,
     /// Reused for each small member's content when the archive is streamed.
     scratch: Vec<u8>,
     total_size: u64,
@@ -366,14 +358,24 @@ impl Extractor<'_> {
             let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
             let exec = mode & 0o111 != 0;
 
-            let at = entry.raw_file_position();
             let identity = path == "package.json";
-            if !self.writing {
-                self.offsets.insert(path.clone(), at);
-            }
-            let hash = match self.store_content(&mut entry, at, size, exec, identity) {
-                Ok(hash) => hash,
-                Err(e) => return Err(self.content_error(e, path)),
+            let hash = match self.in_memory {
+                // Written once the whole archive is accepted; for now, where its contents are,
+                // and the package's identity, which errors name.
+                Some(archive) => {
+                    let at = entry.raw_file_position();
+                    if identity {
+                        let content =
+                            member_slice(archive, at, size).filter(|_| size <= SMALL_FILE);
+                        self.read_identity(content);
+                    }
+                    self.offsets.insert(path.clone(), at);
+                    BlobHash::of(&[])
+                }
+                None => match self.stream_content(&mut entry, size, exec, identity) {
+                    Ok(hash) => hash,
+                    Err(e) => return Err(self.content_error(e, path)),
+                },
             };
             self.insert(path, FileEntry { hash, mode, size });
         }
@@ -386,7 +388,6 @@ impl Extractor<'_> {
     /// Writes the blob of each file of an archive in memory read by [`Extractor::run`] without
     /// writing (only the member that last gave each path), and puts its hash in the index.
     fn write_members(&mut self, archive: &[u8]) -> Result<()> {
-        self.writing = true;
         let mut files = std::mem::take(&mut self.out.files);
         for (path, entry) in &mut files {
             let at = self.offsets.get(path).copied().unwrap_or(u64::MAX);
@@ -436,63 +437,37 @@ impl Extractor<'_> {
         Ok(Some(data))
     }
 
-    /// Stores one member's content (at offset `at` of the archive, when it is in memory) as a
-    /// blob, unless the store already has it; with `identity`, the root `package.json`'s name
-    /// and version are read from it.
-    fn store_content(
+    /// Stores one streamed member's content as a blob, unless the store already has it; with
+    /// `identity`, the root `package.json`'s name and version are read from it.
+    fn stream_content(
         &mut self,
         entry: &mut impl Read,
-        at: u64,
         size: u64,
         exec: bool,
         identity: bool,
     ) -> Result<BlobHash, ContentError> {
-        let in_memory = match self.in_memory {
-            Some(archive) => Some(
-                member_slice(archive, at, size)
-                    .ok_or_else(|| ContentError::Read(io::ErrorKind::UnexpectedEof.into()))?,
-            ),
-            None => None,
-        };
-        if !self.writing {
-            // The contents are written once the whole archive is accepted; only the package's
-            // identity, which errors name, is read now.
+        if size > SMALL_FILE {
             if identity {
-                self.read_identity(in_memory.filter(|_| size <= SMALL_FILE));
+                self.read_identity(None);
             }
-            return Ok(BlobHash::of(&[]));
+            return self.store_large(entry, size, exec);
         }
-        if size <= SMALL_FILE {
-            let mut scratch = std::mem::take(&mut self.scratch);
-            let data = match in_memory {
-                Some(data) => data,
-                None => {
-                    scratch.clear();
-                    scratch.reserve(usize::try_from(size).unwrap_or(0));
-                    entry
-                        .take(size)
-                        .read_to_end(&mut scratch)
-                        .map_err(ContentError::Read)?;
-                    if scratch.len() as u64 != size {
-                        return Err(ContentError::Read(io::ErrorKind::UnexpectedEof.into()));
-                    }
-                    &scratch
-                }
-            };
-            let stored = self.store_small(data, exec);
-            if identity {
-                self.read_identity(Some(data));
-            }
-            self.scratch = scratch;
-            return stored;
+        let mut data = std::mem::take(&mut self.scratch);
+        data.clear();
+        data.reserve(usize::try_from(size).unwrap_or(0));
+        entry
+            .take(size)
+            .read_to_end(&mut data)
+            .map_err(ContentError::Read)?;
+        if data.len() as u64 != size {
+            return Err(ContentError::Read(io::ErrorKind::UnexpectedEof.into()));
         }
+        let stored = self.store_small(&data, exec);
         if identity {
-            self.read_identity(None);
+            self.read_identity(Some(&data));
         }
-        match in_memory {
-            Some(mut data) => self.store_large(&mut data, size, exec),
-            None => self.store_large(entry, size, exec),
-        }
+        self.scratch = data;
+        stored
     }
 
     /// A small file's blob: hashed in memory first, so a blob already in the store costs no
@@ -514,7 +489,7 @@ impl Extractor<'_> {
         } else {
             match write_in_place(&path, data, exec) {
                 Ok(()) => {
-                    self.out.created.insert(name);
+                    self.created.insert(name);
                     return Ok(hash);
                 }
                 // Another add's blob: whole (reused), or still being written, or cut short by a
@@ -595,7 +570,7 @@ impl Extractor<'_> {
 
     /// Already written by this extraction.
     fn written(&self, name: &str) -> bool {
-        self.out.staged.contains(name) || self.out.created.contains(name)
+        self.out.staged.contains(name) || self.created.contains(name)
     }
 
     fn write_staged(&self, path: &Path, data: &[u8], exec: bool) -> io::Result<()> {

@@ -5,10 +5,10 @@
 //!
 //! - the digest is checked over the whole tarball before anything is read from it or written, so a
 //!   tampered tarball leaves no trace;
-//! - an archive read whole from memory (nearly every npm tarball) is checked twice over: once
-//!   for its headers alone, which finds every reason to refuse it (limits, hostile or ambiguous
-//!   members, a member cut short), and only then for its contents, so a bomb or a corrupt archive
-//!   leaves nothing behind either. A new small file is then written straight to its blob's path,
+//! - an archive read whole from memory (nearly every npm tarball) has its headers read first,
+//!   which finds every reason to refuse it (limits, hostile or ambiguous members, a member cut
+//!   short), and the contents of the files it keeps written only then, so a bomb or a corrupt
+//!   archive leaves nothing behind either. A new small file is then written straight to its blob's path,
 //!   read-only from its creation (one syscall fewer per file than making it so afterwards). An
 //!   add only reuses a blob that is there when it has a blob's permissions and exactly the
 //!   contents it needs: what a crash in the middle of a write leaves is replaced. Everything else
@@ -188,7 +188,6 @@ impl Store {
             package,
             files,
             mut staged,
-            created: _,
             staging,
             name,
             version,
@@ -196,9 +195,9 @@ impl Store {
             warnings,
         } = extraction;
         // Each staged blob an entry uses, once (duplicate members share one), is renamed into
-        // place; blobs written in place are there already. A member replaced by a later one of
-        // the same path leaves its blob in staging, or an unused blob in place (which `prune`
-        // removes). A rename over a blob that a concurrent add put there first replaces
+        // place; blobs written in place are there already. A streamed member replaced by a later
+        // one of the same path leaves its blob in staging (an archive in memory writes only the
+        // members it keeps). A rename over a blob that a concurrent add put there first replaces
         // identical content. The shard directory is created only when the first rename into it
         // finds it missing.
         let mut shards = BTreeSet::new();

@@ -6,10 +6,11 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 
 use common::{store, store_contents};
 use sandboxpm_store::testing::{self, TarballBuilder, sha512};
-use sandboxpm_store::{BlobHash, ExtractLimits, Limit, LinkMode, Sha512Digest, StoreError};
+use sandboxpm_store::{BlobHash, ExtractLimits, Limit, LinkMode, Sha512Digest, Store, StoreError};
 
 fn sample() -> TarballBuilder {
     TarballBuilder::new()
@@ -401,23 +402,32 @@ fn fsync_option_round_trips_the_same() {
     assert!(store.verify().unwrap().is_clean());
 }
 
-/// A blob is written in place write-only and made read-only only when its tarball is
-/// committed. One left write-only (an add that stopped midway, or one in progress elsewhere) is
-/// never taken for a stored blob: the next add writes its own copy over it, and verify reports it.
-/// A blob is written read-only from its creation, so what a crash in the middle of its write
-/// leaves looks finished: a short file with a blob's permissions. The next add that needs it reads
-/// it, finds it short, and replaces it; one with the whole content is used as it is (the control).
-#[test]
-fn a_blob_cut_short_by_a_crash_is_replaced_by_the_next_add_that_needs_it() {
-    let (_dir, store) = store();
+/// [`sample`] added to `store`: its tarball, the tarball's digest, and its `index.js` blob.
+fn add_sample(store: &Store) -> (Vec<u8>, [u8; 64], PathBuf) {
     let tgz = sample().tgz();
     let digest = sha512(&tgz);
     let index = store
         .add_tarball(&tgz, &digest, &ExtractLimits::default())
         .unwrap();
     let blob = store.blob_path(&index.files["index.js"]);
-    let ino =
-        |path: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(path).unwrap());
+    (tgz, digest, blob)
+}
+
+/// What an add stopped in the middle of writing `blob` leaves: its first bytes, with `mode`.
+fn cut_short(blob: &Path, mode: u32) {
+    fs::set_permissions(blob, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(blob, "module.exp").unwrap();
+    fs::set_permissions(blob, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A blob is written read-only from its creation, so what a crash in the middle of its write
+/// leaves looks finished: a short file with a blob's permissions. The next add that needs it reads
+/// it, finds it short, and replaces it; one with the whole content is used as it is (the control).
+#[test]
+fn a_blob_cut_short_by_a_crash_is_replaced_by_the_next_add_that_needs_it() {
+    let (_dir, store) = store();
+    let (tgz, digest, blob) = add_sample(&store);
+    let ino = |path: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(path).unwrap());
     let whole = ino(&blob);
 
     // The control: the blob is whole, so an add that needs it again uses it.
@@ -427,10 +437,7 @@ fn a_blob_cut_short_by_a_crash_is_replaced_by_the_next_add_that_needs_it() {
         .unwrap();
     assert_eq!(ino(&blob), whole, "a whole blob is reused, not rewritten");
 
-    // Cut short, with a finished blob's permissions.
-    fs::set_permissions(&blob, fs::Permissions::from_mode(0o644)).unwrap();
-    fs::write(&blob, "module.exp").unwrap();
-    fs::set_permissions(&blob, fs::Permissions::from_mode(0o444)).unwrap();
+    cut_short(&blob, 0o444);
     assert!(!store.verify().unwrap().is_clean());
     fs::remove_file(store.index_path(&digest)).unwrap();
 
@@ -476,23 +483,17 @@ fn an_archive_refused_by_its_headers_writes_no_blob() {
     assert_eq!(store.status().unwrap().blobs, 21);
 }
 
+/// Earlier versions of the store wrote a blob in place write-only and made it read-only only when
+/// its tarball was committed. One left write-only (an add that stopped midway) is never taken for
+/// a stored blob: the next add writes its own copy over it, and verify reports it.
 #[test]
 fn an_unfinished_blob_is_not_reused_and_verify_reports_it() {
     let (_dir, store) = store();
-    let tgz = sample().tgz();
-    let digest = sha512(&tgz);
-    let index = store
-        .add_tarball(&tgz, &digest, &ExtractLimits::default())
-        .unwrap();
-    let blob = store.blob_path(&index.files["index.js"]);
-    let mode = |path: &std::path::Path| fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    let (tgz, digest, blob) = add_sample(&store);
+    let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode(&blob), 0o444);
 
-    // What an interrupted add of an earlier version of this store leaves: a short, write-only
-    // file, and no index.
-    fs::set_permissions(&blob, fs::Permissions::from_mode(0o644)).unwrap();
-    fs::write(&blob, "module.exp").unwrap();
-    fs::set_permissions(&blob, fs::Permissions::from_mode(0o200)).unwrap();
+    cut_short(&blob, 0o200);
     let report = store.verify().unwrap();
     assert_eq!(report.corrupt.len(), 1, "{report:?}");
     assert_eq!(report.corrupt[0].path, blob);

@@ -26,8 +26,8 @@ pub(crate) fn write_blob(path: &Path, data: &[u8], exec: bool) -> io::Result<()>
 }
 
 /// Whether `path` is a finished (read-only) blob holding exactly `data`.
-pub(crate) fn holds_blob(path: &Path, data: &[u8], _exec: bool) -> bool {
-    is_complete_blob(path, _exec) && std::fs::read(path).is_ok_and(|there| there == data)
+pub(crate) fn holds_blob(path: &Path, data: &[u8], exec: bool) -> bool {
+    is_complete_blob(path, exec) && std::fs::read(path).is_ok_and(|there| there == data)
 }
 
 /// Whether `path` is a finished (read-only) blob.
