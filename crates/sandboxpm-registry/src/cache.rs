@@ -50,19 +50,26 @@ struct Header {
     last_modified: Option<String>,
 }
 
-/// The packument cache rooted at `<cache_dir>/metadata/v2` (`v1` held the registry's documents
-/// as they were sent; nothing reads it any more).
+/// The packument cache rooted at `<cache_dir>/metadata/v2`. What earlier versions left is
+/// removed by the writer thread when it starts ([`LEGACY`]).
 ///
 /// Entries are written by a thread of their own, off the path of the fetch that asked (see
 /// [`MetadataCache::write_later`]); dropping the cache waits for that thread to finish them.
 #[derive(Debug)]
 pub(crate) struct MetadataCache {
+    cache_dir: PathBuf,
     root: PathBuf,
     /// Registry directories looked for, and whether they existed: a cold cache costs one look
     /// per registry, not a failed open per package.
     directories: Mutex<HashMap<PathBuf, bool>>,
     writer: Mutex<Option<Writer>>,
 }
+
+/// Directories under `<cache_dir>` that earlier versions wrote and nothing reads: `metadata/v1`
+/// held the registry's documents as they were sent, and `metadata/metadata` is where the
+/// install command put the whole cache (`metadata/v1` and `v2` one level too deep) before
+/// it passed the cache's root.
+const LEGACY: [&str; 2] = ["metadata/v1", "metadata/metadata"];
 
 /// An entry to write: path, package name, URL, entry.
 type Job = (PathBuf, String, Url, Entry);
@@ -77,6 +84,7 @@ struct Writer {
 impl MetadataCache {
     pub(crate) fn new(cache_dir: &Path) -> Self {
         Self {
+            cache_dir: cache_dir.to_path_buf(),
             root: cache_dir.join("metadata").join("v2"),
             directories: Mutex::new(HashMap::new()),
             writer: Mutex::new(None),
@@ -107,9 +115,11 @@ impl MetadataCache {
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if writer.is_none() {
             let (queue, jobs) = mpsc::channel::<Job>();
+            let cache_dir = self.cache_dir.clone();
             let spawned = std::thread::Builder::new()
                 .name("sandboxpm-metadata-cache".to_owned())
                 .spawn(move || {
+                    remove_legacy(&cache_dir);
                     for (path, name, url, entry) in jobs {
                         write_logged(&path, &name, &url, &entry);
                     }
@@ -247,6 +257,20 @@ impl Drop for MetadataCache {
     }
 }
 
+/// Removes the [`LEGACY`] directories under `cache_dir`; a failure is logged.
+fn remove_legacy(cache_dir: &Path) {
+    for legacy in LEGACY {
+        let path = cache_dir.join(legacy);
+        match fs::remove_dir_all(&path) {
+            Ok(()) => tracing::debug!(path = %path.display(), "removed an old metadata cache"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove an old metadata cache");
+            }
+        }
+    }
+}
+
 fn write_logged(path: &Path, name: &str, url: &Url, entry: &Entry) {
     if let Err(e) = MetadataCache::write(path, name, url, entry) {
         tracing::warn!(path = %path.display(), error = %e, "cannot write metadata cache");
@@ -291,6 +315,41 @@ mod tests {
         }
         // A new cache sees the directory.
         assert!(MetadataCache::new(dir.path()).may_hold(&paths[0]));
+    }
+
+    #[test]
+    fn directories_of_earlier_versions_go_when_entries_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = [
+            dir.path().join("metadata/v1/host-0a1b2c"),
+            dir.path().join("metadata/metadata/v2/host-0a1b2c"),
+        ];
+        for path in &old {
+            fs::create_dir_all(path).unwrap();
+            fs::write(path.join("x.bin"), "old").unwrap();
+        }
+        // Beside them, what is not the cache's own stays.
+        fs::write(dir.path().join("metadata/notes"), "mine").unwrap();
+        let cache = MetadataCache::new(dir.path());
+        let reg = Url::parse("http://127.0.0.1:9/").unwrap();
+        let path = cache.path_for(&reg, "p");
+        let packument: Packument =
+            serde_json::from_str(r#"{"name": "p", "versions": {"1.0.0": {}}}"#).unwrap();
+        let entry = Entry {
+            etag: None,
+            last_modified: None,
+            packument: Arc::new(packument),
+            modified: None,
+        };
+        cache.write_later(path.clone(), "p".into(), reg, entry);
+        drop(cache);
+        assert!(MetadataCache::read(&path, "p").is_some());
+        assert!(!dir.path().join("metadata/v1").exists());
+        assert!(!dir.path().join("metadata/metadata").exists());
+        assert_eq!(
+            fs::read_to_string(dir.path().join("metadata/notes")).unwrap(),
+            "mine"
+        );
     }
 
     #[test]

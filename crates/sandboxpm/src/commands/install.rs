@@ -669,7 +669,7 @@ pub(crate) fn client_options(
             auth: auth.transpose()?,
         });
     }
-    client.cache_dir = Some(config.paths.cache_dir.join("metadata"));
+    client.cache_dir = Some(config.paths.cache_dir.clone());
     client.network_mode = if options.offline {
         NetworkMode::Offline
     } else if options.prefer_offline {
