@@ -14,8 +14,9 @@
 #
 # Scenarios (as in pnpm's benchmark): clean (no cache, no lockfile, no node_modules), cache+lock
 # (no node_modules), cache only, lockfile only, up to date. Scripts are not run by any tool, so
-# the numbers compare resolution, download, extraction and linking. Medians and ratios go to
-# bench/RESULTS.md; raw hyperfine exports to bench/results/.
+# the numbers compare resolution, download, extraction and linking. The tools take turns: run k
+# of every tool, then run k+1 (see the loop). Medians and ratios go to bench/RESULTS.md; raw
+# hyperfine exports (one per run, and merged per tool) to bench/results/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
@@ -86,9 +87,12 @@ peak_rss_kb() { # one extra run under GNU time, in the prepared state
   cat "$data/rss" 2>/dev/null | tail -1
 }
 
+read -ra tool_list <<< "${TOOLS:-sandboxpm npm pnpm bun}"
+scenarios=(clean cache+lock cache-only lock-only up-to-date)
 for fixture in ${FIXTURES:-alotta-files app}; do
   src=$(fixture_dir "$fixture")
-  for tool in ${TOOLS:-sandboxpm npm pnpm bun}; do
+  declare -A prep=()
+  for tool in "${tool_list[@]}"; do
     proj="$data/proj/$fixture-$tool"
     rm -rf "$proj" "$data/cache/$tool"; mkdir -p "$proj"
     cp "$src/package.json" "$proj/"
@@ -98,25 +102,43 @@ for fixture in ${FIXTURES:-alotta-files app}; do
     sh -c "$cmd" >/dev/null 2>&1
     cp "$lock" "$data/$fixture-$tool.lock" 2>/dev/null || cp bun.lockb "$data/$fixture-$tool.lock" 2>/dev/null || true
     [ -f bun.lockb ] && lock=bun.lockb
-    declare -A prep=(
-      [clean]="rm -rf node_modules $lock $cache"
-      [cache+lock]="rm -rf node_modules; cp $data/$fixture-$tool.lock $lock"
-      [cache-only]="rm -rf node_modules $lock"
-      [lock-only]="rm -rf node_modules $cache; cp $data/$fixture-$tool.lock $lock"
-      [up-to-date]="true"
-    )
-    # The order matters: each scenario's runs end in the state the next one starts from (a
-    # clean run leaves a warm cache; lock-only leaves node_modules for up-to-date).
-    for scenario in clean cache+lock cache-only lock-only up-to-date; do
-      hyperfine --runs "$runs" --warmup 0 --ignore-failure --prepare "${prep[$scenario]}" \
-        --export-json "$results/install-$fixture-$tool-$scenario.json" -n "$tool $scenario" "$cmd" >&2
-      sh -c "${prep[$scenario]}"
-      rss=$(peak_rss_kb "$cmd")
+    prep[$tool,lock]=$lock
+    prep[$tool,clean]="rm -rf node_modules $lock $cache"
+    prep[$tool,cache+lock]="rm -rf node_modules; cp $data/$fixture-$tool.lock $lock"
+    prep[$tool,cache-only]="rm -rf node_modules $lock"
+    prep[$tool,lock-only]="rm -rf node_modules $cache; cp $data/$fixture-$tool.lock $lock"
+    prep[$tool,up-to-date]="true"
+    cd "$here"
+  done
+  # Each tool has its own project and cache, so the tools take turns within a scenario: run k of
+  # every tool happens in the same minute, and a slow or fast spell of this shared machine falls
+  # on all of them. The order rotates with k (nobody always runs right after the same tool), and
+  # every run starts after a sync, so no tool pays for the writeback of the one before. The order
+  # of the scenarios matters: each one's runs end in the state the next one starts from (a clean
+  # run leaves a warm cache; lock-only leaves node_modules for up-to-date).
+  for scenario in "${scenarios[@]}"; do
+    rounds="$results/rounds/$fixture-$scenario"
+    rm -rf "$rounds"; mkdir -p "$rounds"
+    for ((k = 0; k < runs; k++)); do
+      for ((i = 0; i < ${#tool_list[@]}; i++)); do
+        tool=${tool_list[(i + k) % ${#tool_list[@]}]}
+        cd "$data/proj/$fixture-$tool"
+        hyperfine --runs 1 --warmup 0 --ignore-failure --prepare "${prep[$tool,$scenario]}; sync" \
+          --export-json "$rounds/$tool-$k.json" -n "$tool $scenario" "$(cmd_of "$tool")" >&2
+      done
+    done
+    for tool in "${tool_list[@]}"; do
+      python3 "$here/render.py" merge "$rounds" "$tool" "$results/install-$fixture-$tool-$scenario.json"
+      cd "$data/proj/$fixture-$tool"
+      lock=${prep[$tool,lock]}
+      sh -c "${prep[$tool,$scenario]}"
+      rss=$(peak_rss_kb "$(cmd_of "$tool")")
       # Leave the full state (node_modules, lockfile, cache) for the next scenario.
       [ -f "$lock" ] || cp "$data/$fixture-$tool.lock" "$lock" 2>/dev/null || true
       echo "{\"fixture\":\"$fixture\",\"tool\":\"$tool\",\"scenario\":\"$scenario\",\"rss_kb\":${rss:-0}}" >> "$results/install-rss.jsonl"
     done
     cd "$here"
   done
+  unset prep
 done
 python3 "$here/render.py" install "$results" "$here/RESULTS.md" $fs

@@ -1,4 +1,8 @@
-"""Renders hyperfine JSON exports into a section of bench/RESULTS.md (medians and ratios)."""
+"""Renders hyperfine JSON exports into a section of bench/RESULTS.md (medians and ratios).
+
+`render.py merge <dir> <tool> <out>` first joins one tool's single-run exports (`<tool>-<k>.json`
+in <dir>, as bench/install.sh writes them while the tools take turns) into one export.
+"""
 import json
 import platform
 import re
@@ -180,7 +184,36 @@ def scripts_section(data):
     return "\n".join(lines)
 
 
+def merge(rounds_dir, tool, out):
+    import glob
+    import os
+    import statistics
+    runs = []
+    for path in glob.glob(os.path.join(rounds_dir, f"{tool}-*.json")):
+        if re.fullmatch(re.escape(tool) + r"-\d+\.json", os.path.basename(path)):
+            runs += json.load(open(path))["results"]
+    if not runs:
+        sys.exit(f"render.py merge: no runs of {tool} in {rounds_dir}")
+    times = [t for r in runs for t in r["times"]]
+    merged = {
+        "command": runs[0]["command"],
+        "mean": statistics.mean(times),
+        "stddev": statistics.stdev(times) if len(times) > 1 else None,
+        "median": statistics.median(times),
+        "user": statistics.mean(r["user"] for r in runs),
+        "system": statistics.mean(r["system"] for r in runs),
+        "min": min(times),
+        "max": max(times),
+        "times": times,
+        "exit_codes": [c for r in runs for c in r.get("exit_codes", [])],
+    }
+    json.dump({"results": [merged]}, open(out, "w"), indent=2)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "merge":
+        merge(*sys.argv[2:5])
+        sys.exit(0)
     kind, src, dest = sys.argv[1:4]
     if kind == "install":
         fs = sys.argv[4] if len(sys.argv) > 4 else None
