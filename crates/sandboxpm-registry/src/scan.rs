@@ -325,9 +325,9 @@ impl<'a> Scanner<'a> {
         let start = self.at;
         let mut at = start + 1;
         loop {
-            match memchr::memchr2(b'"', b'\\', &self.data()[at.min(self.data().len())..]) {
-                Some(offset) => {
-                    at += offset;
+            match quote_or_backslash(self.data(), at) {
+                Some(found) => {
+                    at = found;
                     if self.data()[at] == b'\\' {
                         at += 2;
                     } else {
@@ -348,33 +348,7 @@ impl<'a> Scanner<'a> {
             Some(b'"') => {
                 self.string()?;
             }
-            Some(b'{' | b'[') => {
-                let mut depth = 0usize;
-                loop {
-                    match self.peek() {
-                        Some(b'"') => {
-                            self.string()?;
-                            continue;
-                        }
-                        Some(b'{' | b'[') => {
-                            depth += 1;
-                            if depth > MAX_DEPTH {
-                                return Err(invalid("nested too deeply"));
-                            }
-                        }
-                        Some(b'}' | b']') => {
-                            depth -= 1;
-                            if depth == 0 {
-                                self.at += 1;
-                                break;
-                            }
-                        }
-                        Some(_) => {}
-                        None => return Err(invalid("unterminated object or array")),
-                    }
-                    self.at += 1;
-                }
-            }
+            Some(b'{' | b'[') => self.at = container_end(self.data(), start)?,
             Some(_) => {
                 while let Some(byte) = self.peek() {
                     if matches!(byte, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
@@ -390,6 +364,228 @@ impl<'a> Scanner<'a> {
         }
         Ok(start..self.at)
     }
+}
+
+/// Where the object or array that opens at `start` ends (the index after its closing bracket).
+///
+/// Most of a packument is skipped here (a version's `devDependencies`, `maintainers`, `dist`'s
+/// signatures, …), so it reads 64 bytes at a time: a mask of the quotes in the block, turned by a
+/// prefix XOR into a mask of the bytes inside strings, leaves the brackets outside them, which
+/// are few. A block with a backslash, or after one, is read a byte at a time; that is rare. Like
+/// the rest of the scanner it checks structure only: brackets balance (`{` and `[` count alike),
+/// strings end, nesting stays within [`MAX_DEPTH`].
+fn container_end(data: &[u8], start: usize) -> Result<usize> {
+    let mut walk = Walk::default();
+    let mut at = start;
+    while let Some(block) = data.get(at..at + 64) {
+        let block: &[u8; 64] = block
+            .try_into()
+            .map_err(|_| invalid("a block is not 64 bytes"))?;
+        let masks = Masks::of(block);
+        let found = if masks.backslash == 0 && !walk.escaped {
+            walk.block(&masks)?
+        } else {
+            walk.bytes(block)?
+        };
+        if let Some(end) = found {
+            return Ok(at + end);
+        }
+        at += 64;
+    }
+    let rest = data.get(at..).unwrap_or_default();
+    match walk.bytes(rest)? {
+        Some(end) => Ok(at + end),
+        None if walk.in_string => Err(invalid("unterminated string")),
+        None => Err(invalid("unterminated object or array")),
+    }
+}
+
+/// The bytes of interest in a block of 64, one bit per byte (bit `i` for byte `i`).
+struct Masks {
+    quote: u64,
+    backslash: u64,
+    open: u64,
+    close: u64,
+}
+
+impl Masks {
+    /// `{` and `[` differ only in bit 5, as do `}` and `]`, and no other byte becomes either
+    /// once that bit is set: one compare finds both.
+    #[cfg(target_arch = "x86_64")]
+    fn of(block: &[u8; 64]) -> Masks {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8,
+        };
+        let mut masks = Masks {
+            quote: 0,
+            backslash: 0,
+            open: 0,
+            close: 0,
+        };
+        for (lane, bytes) in block.chunks_exact(16).enumerate() {
+            let shift = 16 * lane;
+            // SAFETY: SSE2 is part of every x86_64 CPU, so these intrinsics are always
+            // available; the load reads 16 bytes from a chunk of exactly 16 (unaligned loads
+            // are allowed), and the rest only compute on registers.
+            let [quote, backslash, open, close] = unsafe {
+                let v = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
+                let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+                [
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
+                    _mm_cmpeq_epi8(folded, _mm_set1_epi8(b'{' as i8)),
+                    _mm_cmpeq_epi8(folded, _mm_set1_epi8(b'}' as i8)),
+                ]
+                .map(|m| _mm_movemask_epi8(m))
+            };
+            // `movemask` sets only the low 16 bits.
+            let bits = |m: i32| u64::from(m as u16) << shift;
+            masks.quote |= bits(quote);
+            masks.backslash |= bits(backslash);
+            masks.open |= bits(open);
+            masks.close |= bits(close);
+        }
+        masks
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn of(block: &[u8; 64]) -> Masks {
+        let mut masks = Masks {
+            quote: 0,
+            backslash: 0,
+            open: 0,
+            close: 0,
+        };
+        for (i, &byte) in block.iter().enumerate() {
+            masks.quote |= u64::from(byte == b'"') << i;
+            masks.backslash |= u64::from(byte == b'\\') << i;
+            masks.open |= u64::from(byte | 0x20 == b'{') << i;
+            masks.close |= u64::from(byte | 0x20 == b'}') << i;
+        }
+        masks
+    }
+}
+
+/// Where a skip is, carried from block to block.
+#[derive(Default)]
+struct Walk {
+    depth: usize,
+    /// The last byte read was inside a string (or was its opening quote).
+    in_string: bool,
+    /// The next byte is escaped (the last one was an escaping backslash in a string).
+    escaped: bool,
+}
+
+impl Walk {
+    fn open(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(invalid("nested too deeply"));
+        }
+        Ok(())
+    }
+
+    /// Closes a bracket; true when that ends the container.
+    fn close(&mut self) -> bool {
+        self.depth = self.depth.saturating_sub(1);
+        self.depth == 0
+    }
+
+    /// A block without backslashes, after an unescaped byte: the offset after the closing
+    /// bracket, if the container ends in it.
+    fn block(&mut self, masks: &Masks) -> Result<Option<usize>> {
+        let carried = if self.in_string { u64::MAX } else { 0 };
+        let inside = prefix_xor(masks.quote) ^ carried;
+        let mut brackets = (masks.open | masks.close) & !inside;
+        while brackets != 0 {
+            let i = brackets.trailing_zeros();
+            if masks.open >> i & 1 == 1 {
+                self.open()?;
+            } else if self.close() {
+                return Ok(Some(i as usize + 1));
+            }
+            brackets &= brackets - 1;
+        }
+        self.in_string = inside >> 63 == 1;
+        Ok(None)
+    }
+
+    /// Any bytes, one at a time: the offset after the closing bracket, if the container ends in
+    /// them.
+    fn bytes(&mut self, bytes: &[u8]) -> Result<Option<usize>> {
+        for (i, &byte) in bytes.iter().enumerate() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if byte == b'\\' {
+                    self.escaped = true;
+                } else if byte == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            let ended = match byte {
+                b'"' => {
+                    self.in_string = true;
+                    false
+                }
+                b'{' | b'[' => {
+                    self.open()?;
+                    false
+                }
+                b'}' | b']' => self.close(),
+                _ => false,
+            };
+            if ended {
+                return Ok(Some(i + 1));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The first `"` or `\\` in `data` at or after `from`. Strings in a packument are mostly short,
+/// so this looks at 16 bytes at a time inline, where a call to `memchr2` costs more than the
+/// search.
+// Elsewhere only the `memchr2` below runs, and `at` never moves.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+fn quote_or_backslash(data: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    #[cfg(target_arch = "x86_64")]
+    while let Some(bytes) = data.get(at..at + 16) {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is part of every x86_64 CPU; the load reads the 16 bytes of `bytes`
+        // (unaligned loads are allowed), and the rest only compute on registers.
+        let found = unsafe {
+            let v = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
+            _mm_movemask_epi8(_mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
+            ))
+        };
+        if found != 0 {
+            return Some(at + found.trailing_zeros() as usize);
+        }
+        at += 16;
+    }
+    let rest = data.get(at..)?;
+    memchr::memchr2(b'"', b'\\', rest).map(|offset| at + offset)
+}
+
+/// Bit `i` of the result is the XOR of bits `0..=i` of `x`: over a mask of quotes, the bytes
+/// from an opening quote up to (not including) its closing one.
+fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
 }
 
 #[cfg(test)]
@@ -514,6 +710,111 @@ mod tests {
             "]".repeat(100)
         );
         assert!(packument(fine.as_bytes()).is_ok());
+    }
+
+    /// The container skip as it was before it read blocks: a byte at a time, a string at a time.
+    fn container_end_bytewise(data: &[u8], start: usize) -> Option<usize> {
+        let mut at = start;
+        let mut depth = 0usize;
+        loop {
+            match data.get(at)? {
+                b'"' => {
+                    at += 1;
+                    loop {
+                        match data.get(at)? {
+                            b'\\' => at += 2,
+                            b'"' => break,
+                            _ => at += 1,
+                        }
+                    }
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return None;
+                    }
+                }
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(at + 1);
+                    }
+                }
+                _ => {}
+            }
+            at += 1;
+        }
+    }
+
+    /// Documents made of the bytes that matter to a skip (and some that do not), so that
+    /// strings, escapes and brackets fall on every position of a block and across blocks.
+    fn random_container(seed: &mut u64, len: usize) -> Vec<u8> {
+        const ALPHABET: &[u8] = b"{}[]\"\\\"aa :,0";
+        let mut next = || {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed
+        };
+        let mut doc = vec![if next() % 2 == 0 { b'{' } else { b'[' }];
+        doc.extend((1..len).map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize]));
+        doc
+    }
+
+    #[test]
+    fn the_block_skip_ends_where_the_bytewise_one_does() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let (mut ended, mut failed) = (0, 0);
+        for round in 0..20_000 {
+            let len = 1 + round % 300;
+            let doc = random_container(&mut seed, len);
+            let expected = container_end_bytewise(&doc, 0);
+            let got = container_end(&doc, 0).ok();
+            assert_eq!(got, expected, "{}", String::from_utf8_lossy(&doc));
+            if expected.is_some() {
+                ended += 1;
+            } else {
+                failed += 1;
+            }
+        }
+        // Both outcomes were exercised, many times.
+        assert!(
+            ended > 1_000 && failed > 1_000,
+            "{ended} ended, {failed} failed"
+        );
+    }
+
+    #[test]
+    fn the_block_skip_handles_what_straddles_blocks() {
+        for pad in 0..130 {
+            let filler = "x".repeat(pad);
+            for doc in [
+                format!(r#"{{"{filler}": "a\"}}\\", "b": [1, {{}}]}} tail"#),
+                format!(r#"["{filler}\\", "]", "\\\"[", {{"k": "{filler}"}}] tail"#),
+                format!(r#"{{"a": "{filler}{{[}}]", "b": "\u005d"}} tail"#),
+            ] {
+                let bytes = doc.as_bytes();
+                let end = container_end(bytes, 0).unwrap();
+                assert_eq!(&doc[end..], " tail", "{doc}");
+                assert_eq!(Some(end), container_end_bytewise(bytes, 0));
+            }
+            let open = format!(r#"{{"a": "{filler}}}"#);
+            assert!(container_end(open.as_bytes(), 0).is_err(), "{open}");
+        }
+    }
+
+    #[test]
+    fn the_string_search_finds_what_memchr_finds() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for round in 0..5_000 {
+            let doc = random_container(&mut seed, 1 + round % 100);
+            for from in 0..=doc.len() {
+                assert_eq!(
+                    quote_or_backslash(&doc, from),
+                    memchr::memchr2(b'"', b'\\', &doc[from..]).map(|i| from + i)
+                );
+            }
+        }
     }
 
     /// A version whose kept fields cannot be decoded fails when it is picked, not before.
