@@ -6,27 +6,87 @@
 //! before it writes anything. This path is only taken when the archive's own size trailer (ISIZE)
 //! promises a result within every limit the guard enforces, and within what this process may
 //! hold in memory at once ([`BUDGET`], shared by every extraction in progress); libdeflate then
-//! refuses to write a byte past that buffer, and checks the trailer and the CRC. Anything else (a
-//! lying trailer, an archive larger than the memory left, corrupt data) returns `None` and goes
-//! down the streaming path, which reports the precise error.
+//! refuses to write a byte past that buffer, and checks the trailer and the CRC. An archive that
+//! fits the budget but not what is left of it waits, up to [`WAIT`], for the extractions holding
+//! the rest to finish: streaming it would cost more than the wait (a slower inflate, and a staged
+//! blob per file). Anything else (a lying trailer, an archive larger than the budget, one still
+//! waiting at the deadline, corrupt data) returns `None` and goes down the streaming path, which
+//! reports the precise error.
 
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::limits::ExtractLimits;
 
 /// Decompressed archives held in memory at once, by all of this process's extractions together.
-/// An archive that does not fit in what is left is streamed.
 const BUDGET: u64 = 64 << 20;
 
-/// What the archives being extracted hold of [`BUDGET`].
-static HELD: AtomicU64 = AtomicU64::new(0);
+/// How long an archive waits for its share of [`BUDGET`] before it is streamed instead.
+const WAIT: Duration = Duration::from_secs(2);
+
+/// This process's [`BUDGET`].
+static MEMORY: Budget = Budget::new(BUDGET);
+
+/// Bytes of decompressed archives that may be held at once, and what is held.
+#[derive(Debug)]
+struct Budget {
+    total: u64,
+    held: Mutex<u64>,
+    freed: Condvar,
+}
+
+impl Budget {
+    const fn new(total: u64) -> Budget {
+        Budget {
+            total,
+            held: Mutex::new(0),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Reserves `size` bytes, waiting up to `wait` for others to release enough; false if it
+    /// cannot (never, if `size` exceeds the whole budget).
+    fn reserve(&self, size: u64, wait: Duration) -> bool {
+        if size > self.total {
+            return false;
+        }
+        let deadline = Instant::now() + wait;
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if *held + size <= self.total {
+                *held += size;
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            held = self
+                .freed
+                .wait_timeout(held, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    fn release(&self, size: u64) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        *held = held.saturating_sub(size);
+        self.freed.notify_all();
+    }
+
+    #[cfg(test)]
+    fn held(&self) -> u64 {
+        *self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// A decompressed archive, counted in its budget until dropped.
 #[derive(Debug)]
 pub(crate) struct Inflated {
     bytes: Vec<u8>,
-    held: &'static AtomicU64,
+    budget: &'static Budget,
 }
 
 impl Deref for Inflated {
@@ -39,33 +99,31 @@ impl Deref for Inflated {
 
 impl Drop for Inflated {
     fn drop(&mut self) {
-        self.held
-            .fetch_sub(self.bytes.len() as u64, Ordering::AcqRel);
+        self.budget.release(self.bytes.len() as u64);
     }
 }
 
 /// The decompressed bytes of the gzip stream `gz`, or `None` to stream it instead.
 pub(crate) fn whole(gz: &[u8], limits: &ExtractLimits) -> Option<Inflated> {
-    whole_within(gz, limits, &HELD, BUDGET)
+    whole_within(gz, limits, &MEMORY, WAIT)
 }
 
-/// [`whole`], counting what is held in `held`, which may not exceed `budget`.
+/// [`whole`], within `budget`, waiting up to `wait` for it.
 fn whole_within(
     gz: &[u8],
     limits: &ExtractLimits,
-    held: &'static AtomicU64,
-    budget: u64,
+    budget: &'static Budget,
+    wait: Duration,
 ) -> Option<Inflated> {
     let size = declared_size(gz, limits)?;
     let reserved = size as u64;
-    held.fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
-        now.checked_add(reserved).filter(|total| *total <= budget)
-    })
-    .ok()?;
+    if !budget.reserve(reserved, wait) {
+        return None;
+    }
     match decompress(gz, size) {
-        Some(bytes) => Some(Inflated { bytes, held }),
+        Some(bytes) => Some(Inflated { bytes, budget }),
         None => {
-            held.fetch_sub(reserved, Ordering::AcqRel);
+            budget.release(reserved);
             None
         }
     }
@@ -165,20 +223,56 @@ mod tests {
     #[test]
     #[cfg(target_os = "linux")]
     fn archives_held_at_once_stay_within_the_budget() {
-        static HELD: AtomicU64 = AtomicU64::new(0);
+        static BUDGET: Budget = Budget::new(70_000);
         let limits = ExtractLimits::default();
         let gz = gzip(&vec![1u8; 30_000]);
-        let first = whole_within(&gz, &limits, &HELD, 70_000).unwrap();
-        let second = whole_within(&gz, &limits, &HELD, 70_000).unwrap();
-        assert_eq!(HELD.load(Ordering::Acquire), 60_000);
-        // A third does not fit in what is left: streamed.
-        assert!(whole_within(&gz, &limits, &HELD, 70_000).is_none());
+        let now = Duration::ZERO;
+        let first = whole_within(&gz, &limits, &BUDGET, now).unwrap();
+        let second = whole_within(&gz, &limits, &BUDGET, now).unwrap();
+        assert_eq!(BUDGET.held(), 60_000);
+        // A third does not fit in what is left, and cannot wait: streamed.
+        assert!(whole_within(&gz, &limits, &BUDGET, now).is_none());
         drop(first);
-        let third = whole_within(&gz, &limits, &HELD, 70_000).unwrap();
+        let third = whole_within(&gz, &limits, &BUDGET, now).unwrap();
         assert_eq!(&*third, vec![1u8; 30_000].as_slice());
         // A failure gives back what it reserved.
-        assert!(whole_within(&with_isize(gz.clone(), 1000), &limits, &HELD, 70_000).is_none());
+        assert!(whole_within(&with_isize(gz.clone(), 1000), &limits, &BUDGET, now).is_none());
         drop((second, third));
-        assert_eq!(HELD.load(Ordering::Acquire), 0);
+        assert_eq!(BUDGET.held(), 0);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn an_archive_waits_for_its_share_of_the_budget_then_is_streamed() {
+        static BUDGET: Budget = Budget::new(50_000);
+        let limits = ExtractLimits::default();
+        let gz = gzip(&vec![2u8; 30_000]);
+        let first = whole_within(&gz, &limits, &BUDGET, Duration::ZERO).unwrap();
+        // Released while the second waits: the second gets it.
+        let waiting = std::thread::spawn({
+            let gz = gz.clone();
+            move || {
+                let limits = ExtractLimits::default();
+                let second = whole_within(&gz, &limits, &BUDGET, Duration::from_secs(30));
+                second.map(|s| s.len())
+            }
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(BUDGET.held(), 30_000, "the second is waiting, not holding");
+        drop(first);
+        assert_eq!(waiting.join().unwrap(), Some(30_000));
+        assert_eq!(BUDGET.held(), 0);
+        // Never released within the wait: streamed, holding nothing.
+        let held = whole_within(&gz, &limits, &BUDGET, Duration::ZERO).unwrap();
+        let started = Instant::now();
+        assert!(whole_within(&gz, &limits, &BUDGET, Duration::from_millis(100)).is_none());
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        assert_eq!(BUDGET.held(), 30_000);
+        drop(held);
+        // Larger than the whole budget: streamed at once, without waiting.
+        let big = gzip(&vec![3u8; 60_000]);
+        let started = Instant::now();
+        assert!(whole_within(&big, &limits, &BUDGET, Duration::from_secs(30)).is_none());
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }
