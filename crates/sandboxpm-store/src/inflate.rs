@@ -76,7 +76,7 @@ impl Budget {
         self.freed.notify_all();
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, target_os = "linux"))]
     fn held(&self) -> u64 {
         *self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
