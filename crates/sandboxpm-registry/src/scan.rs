@@ -377,10 +377,7 @@ impl<'a> Scanner<'a> {
 fn container_end(data: &[u8], start: usize) -> Result<usize> {
     let mut walk = Walk::default();
     let mut at = start;
-    while let Some(block) = data.get(at..at + 64) {
-        let block: &[u8; 64] = block
-            .try_into()
-            .map_err(|_| invalid("a block is not 64 bytes"))?;
+    while let Some(block) = data.get(at..).and_then(<[u8]>::first_chunk::<64>) {
         let masks = Masks::of(block);
         let found = if masks.backslash == 0 && !walk.escaped {
             walk.block(&masks)?
@@ -401,6 +398,7 @@ fn container_end(data: &[u8], start: usize) -> Result<usize> {
 }
 
 /// The bytes of interest in a block of 64, one bit per byte (bit `i` for byte `i`).
+#[derive(Default)]
 struct Masks {
     quote: u64,
     backslash: u64,
@@ -411,60 +409,48 @@ struct Masks {
 impl Masks {
     /// `{` and `[` differ only in bit 5, as do `}` and `]`, and no other byte becomes either
     /// once that bit is set: one compare finds both.
-    #[cfg(target_arch = "x86_64")]
     fn of(block: &[u8; 64]) -> Masks {
-        use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
-            _mm_set1_epi8,
-        };
-        let mut masks = Masks {
-            quote: 0,
-            backslash: 0,
-            open: 0,
-            close: 0,
-        };
-        for (lane, bytes) in block.chunks_exact(16).enumerate() {
-            let shift = 16 * lane;
-            // SAFETY: SSE2 is part of every x86_64 CPU, so these intrinsics are always
-            // available; the load reads 16 bytes from a chunk of exactly 16 (unaligned loads
-            // are allowed), and the rest only compute on registers.
-            let [quote, backslash, open, close] = unsafe {
-                let v = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
-                let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
-                [
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
-                    _mm_cmpeq_epi8(folded, _mm_set1_epi8(b'{' as i8)),
-                    _mm_cmpeq_epi8(folded, _mm_set1_epi8(b'}' as i8)),
-                ]
-                .map(|m| _mm_movemask_epi8(m))
-            };
-            // `movemask` sets only the low 16 bits.
-            let bits = |m: i32| u64::from(m as u16) << shift;
-            masks.quote |= bits(quote);
-            masks.backslash |= bits(backslash);
-            masks.open |= bits(open);
-            masks.close |= bits(close);
+        let mut masks = Masks::default();
+        let (lanes, _) = block.as_chunks::<16>();
+        for (lane, bytes) in lanes.iter().enumerate() {
+            let bits = |byte, fold| u64::from(matching(bytes, byte, fold)) << (16 * lane);
+            masks.quote |= bits(b'"', 0);
+            masks.backslash |= bits(b'\\', 0);
+            masks.open |= bits(b'{', 0x20);
+            masks.close |= bits(b'}', 0x20);
         }
         masks
     }
+}
 
-    #[cfg(not(target_arch = "x86_64"))]
-    fn of(block: &[u8; 64]) -> Masks {
-        let mut masks = Masks {
-            quote: 0,
-            backslash: 0,
-            open: 0,
-            close: 0,
-        };
-        for (i, &byte) in block.iter().enumerate() {
-            masks.quote |= u64::from(byte == b'"') << i;
-            masks.backslash |= u64::from(byte == b'\\') << i;
-            masks.open |= u64::from(byte | 0x20 == b'{') << i;
-            masks.close |= u64::from(byte | 0x20 == b'}') << i;
-        }
-        masks
-    }
+/// Bit `i` is set where `bytes[i] | fold == byte`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn matching(bytes: &[u8; 16], byte: u8, fold: u8) -> u16 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is part of every x86_64 CPU, so these intrinsics are always available; the
+    // load reads the 16 bytes of `bytes` (unaligned loads are allowed), and the rest only
+    // compute on registers.
+    let found = unsafe {
+        let v = _mm_or_si128(
+            _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>()),
+            _mm_set1_epi8(fold as i8),
+        );
+        _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(byte as i8)))
+    };
+    // `movemask` sets only the low 16 bits.
+    found as u16
+}
+
+/// Bit `i` is set where `bytes[i] | fold == byte`.
+#[cfg(not(target_arch = "x86_64"))]
+fn matching(bytes: &[u8; 16], byte: u8, fold: u8) -> u16 {
+    bytes
+        .iter()
+        .enumerate()
+        .fold(0, |bits, (i, &b)| bits | u16::from(b | fold == byte) << i)
 }
 
 /// Where a skip is, carried from block to block.
@@ -548,25 +534,10 @@ impl Walk {
 /// The first `"` or `\\` in `data` at or after `from`. Strings in a packument are mostly short,
 /// so this looks at 16 bytes at a time inline, where a call to `memchr2` costs more than the
 /// search.
-// Elsewhere only the `memchr2` below runs, and `at` never moves.
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
 fn quote_or_backslash(data: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
-    #[cfg(target_arch = "x86_64")]
-    while let Some(bytes) = data.get(at..at + 16) {
-        use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
-            _mm_set1_epi8,
-        };
-        // SAFETY: SSE2 is part of every x86_64 CPU; the load reads the 16 bytes of `bytes`
-        // (unaligned loads are allowed), and the rest only compute on registers.
-        let found = unsafe {
-            let v = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
-            _mm_movemask_epi8(_mm_or_si128(
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
-            ))
-        };
+    while let Some(bytes) = data.get(at..).and_then(<[u8]>::first_chunk::<16>) {
+        let found = matching(bytes, b'"', 0) | matching(bytes, b'\\', 0);
         if found != 0 {
             return Some(at + found.trailing_zeros() as usize);
         }
