@@ -3,6 +3,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,13 +19,14 @@ pub(crate) fn join_rel(base: &Path, rel: &str) -> PathBuf {
 /// A name no other process or thread will pick: `<prefix><pid>-<counter>-<nanos>`.
 pub(crate) fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static PID: OnceLock<u32> = OnceLock::new();
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or_default();
     format!(
         "{prefix}{}-{}-{nanos:x}",
-        std::process::id(),
+        PID.get_or_init(std::process::id),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
 }

@@ -132,8 +132,17 @@ fn materialise(
 ) -> Result<(LinkStats, Vec<LinkWarning>)> {
     let key = package.planned.key.as_str();
     let locked = &package.locked;
-    fs::create_dir(staging_path).map_err(io_error(Some(key), "create", staging_path))?;
-    let content = join_rel(&staging_path.join("node_modules"), &locked.name);
+    // Each level made here, so the store's `create_dir_all` of the content directory succeeds
+    // with its first `mkdir` instead of failing down to the staging directory and back up.
+    let modules = staging_path.join("node_modules");
+    let mut parents = vec![staging_path.to_path_buf(), modules.clone()];
+    if let Some((scope, _)) = locked.name.split_once('/') {
+        parents.push(modules.join(scope));
+    }
+    for dir in &parents {
+        fs::create_dir(dir).map_err(io_error(Some(key), "create", dir))?;
+    }
+    let content = join_rel(&modules, &locked.name);
     let mode = if locked.private {
         LinkMode::Copy
     } else {

@@ -101,7 +101,7 @@ impl Store {
                 entry: bad.clone(),
             });
         }
-        let _lock = self.layout.lock_shared()?;
+        let _lock = self.hold_shared()?;
         let dir_err = |source, path: PathBuf, entry: &str| StoreError::Link {
             package: package.clone(),
             entry: entry.to_owned(),
@@ -110,7 +110,8 @@ impl Store {
         };
         fs::create_dir_all(dest_dir).map_err(|e| dir_err(e, dest_dir.to_path_buf(), ""))?;
         let dest = sys::Dir::open(dest_dir).map_err(|e| dir_err(e, dest_dir.to_path_buf(), ""))?;
-        let blobs = sys::Dir::open(&self.layout.files)
+        let blobs = self
+            .blobs_dir()
             .map_err(|e| dir_err(e, self.layout.files.clone(), ""))?;
         // Sorted, so every directory comes after its parent.
         let dirs: BTreeSet<&str> = index
@@ -134,7 +135,7 @@ impl Store {
             package: &package,
             dest_dir,
             dest: &dest,
-            blobs: &blobs,
+            blobs,
             private,
             counters: Counters::default(),
         };

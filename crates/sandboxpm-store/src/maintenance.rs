@@ -143,7 +143,7 @@ struct Listing<T> {
 impl Store {
     /// Re-hashes every blob and re-reads every index. Reports problems; changes nothing.
     pub fn verify(&self) -> Result<VerifyReport> {
-        let _lock = self.layout.lock_shared()?;
+        let _lock = self.hold_shared()?;
         let mut report = VerifyReport::default();
         let blobs = list_blobs(&self.layout)?;
         report.stray_files.extend(blobs.strays);

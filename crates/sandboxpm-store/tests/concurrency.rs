@@ -179,3 +179,42 @@ fn threads_filling_a_new_store_race_on_its_shard_directories() {
         }
     }
 }
+
+/// Whether another process could take the store's lock exclusively now (as `prune` does).
+fn exclusive_is_free(root: &Path) -> bool {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(root.join("v2/lock"))
+        .unwrap();
+    match file.try_lock() {
+        Ok(()) => true,
+        Err(fs::TryLockError::WouldBlock) => false,
+        Err(fs::TryLockError::Error(e)) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn the_shared_lock_is_held_while_any_guard_of_a_handle_is() {
+    let (_dir, store) = store();
+    let root = store.path().to_path_buf();
+    assert!(exclusive_is_free(&root));
+    let first = store.hold_shared().unwrap();
+    let second = store.hold_shared().unwrap();
+    assert!(!exclusive_is_free(&root));
+    drop(first);
+    assert!(!exclusive_is_free(&root), "released with a guard left");
+    // An add takes and gives back a guard of its own.
+    let tgz = fixture(0);
+    store
+        .add_tarball(&tgz, &sha512(&tgz), &ExtractLimits::default())
+        .unwrap();
+    assert!(!exclusive_is_free(&root), "released by the add");
+    drop(second);
+    assert!(exclusive_is_free(&root), "kept after the last guard");
+    // And taken again by the next one.
+    let third = store.hold_shared().unwrap();
+    assert!(!exclusive_is_free(&root));
+    drop(third);
+    assert!(exclusive_is_free(&root));
+}
