@@ -28,6 +28,7 @@ pub use error::{Result, StoreError};
 pub use index::{
     DroppedCounts, ExtractWarning, FileEntry, MAX_WARNINGS, PackageIndex, PackageRef, WarningReason,
 };
+pub use inflate::free_spare_buffers;
 pub use limits::{ExtractLimits, Limit};
 pub use link::{LinkMethod, LinkMode, LinkStats};
 pub use maintenance::{

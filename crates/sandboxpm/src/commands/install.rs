@@ -351,6 +351,8 @@ async fn run(
         .try_collect()
         .await?;
     fetched.extend(late);
+    // Every archive is extracted: the buffers kept for the next ones are not needed.
+    sandboxpm_store::free_spare_buffers();
     let mut contents: BTreeMap<String, PackageContents> = BTreeMap::new();
     let mut file_lists: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let downloaded = fetched.iter().filter(|f| f.downloaded).count();
