@@ -8,8 +8,9 @@
 //!    A run with nothing to do ends here, having read `lock.json` and one link per direct
 //!    dependency and root bin.
 //! 4. Write `lock.json` marked incomplete, listing only the packages kept.
-//! 5. Build package directories in parallel (each staged, then renamed into place), then create
-//!    their links in parallel, then the root links: every symlink after its target exists.
+//! 5. Build package directories in parallel (each staged, then renamed into place; a shared one
+//!    then linked from `.sandboxpm/<dir>` at once), then create their links in parallel, then the
+//!    root links: every symlink after its target exists.
 //! 6. Remove what is no longer wanted, then write the complete `lock.json`.
 
 use std::collections::{BTreeSet, HashSet};
@@ -29,6 +30,7 @@ use crate::package_dir::{self, Built};
 use crate::plan::LinkPlan;
 use crate::report::{ForeignEntries, LinkOptions, LinkReport, LockStatus};
 use crate::root;
+use crate::sys;
 
 /// The lock file's name inside `node_modules/.sandboxpm`.
 pub const LOCK_FILE: &str = "lock.json";
@@ -167,7 +169,10 @@ pub fn link(store: &Store, plan: &LinkPlan, options: &LinkOptions) -> Result<Lin
     {
         fs::create_dir_all(dir).map_err(io_error(None, "create", dir))?;
     }
-    let builds: Vec<Built> = packages
+    // A shared package's link in the project is made by the build of its directory, right after
+    // the directory is renamed into place: made in a pass of their own afterwards, all of them
+    // queued on the lock of the one directory they go into, with little else to do meanwhile.
+    let builds: Vec<(Built, Option<PathBuf>)> = packages
         .par_iter()
         .zip(&actions)
         .filter_map(|(package, action)| match (action, &package.shared) {
@@ -184,9 +189,11 @@ pub fn link(store: &Store, plan: &LinkPlan, options: &LinkOptions) -> Result<Lin
             };
             match shared {
                 Some((entry_dir, replace)) => {
-                    package_dir::build_shared(store, entry_dir, package, &index, replace)
+                    let built =
+                        package_dir::build_shared(store, entry_dir, package, &index, replace)?;
+                    Ok((built, link_shared(&internal, entry_dir, package)?))
                 }
-                None => package_dir::build(store, &internal, package, &index),
+                None => Ok((package_dir::build(store, &internal, package, &index)?, None)),
             }
         })
         .collect::<Result<_>>()?;
@@ -196,7 +203,7 @@ pub fn link(store: &Store, plan: &LinkPlan, options: &LinkOptions) -> Result<Lin
         .par_iter()
         .zip(&actions)
         .map(|(package, action)| match (action, &package.shared) {
-            (Action::Share(_), Some(entry_dir)) => link_shared(&internal, entry_dir, package),
+            (Action::Share(None), Some(entry_dir)) => link_shared(&internal, entry_dir, package),
             _ => Ok(None),
         })
         .collect::<Result<Vec<_>>>()?
@@ -219,12 +226,15 @@ pub fn link(store: &Store, plan: &LinkPlan, options: &LinkOptions) -> Result<Lin
     let mut trash: Vec<PathBuf> = removed.iter().map(|dir| internal.join(dir)).collect();
     trash.extend(leftovers);
     trash.extend(moved);
-    trash.extend(builds.iter().filter_map(|b| b.trash.clone()));
+    for (built, moved) in &builds {
+        trash.extend(built.trash.clone());
+        trash.extend(moved.clone());
+    }
     trash
         .par_iter()
         .try_for_each(|path| remove_tree(path).map_err(io_error(None, "remove", path.clone())))?;
 
-    for built in builds {
+    for (built, _) in builds {
         report.files = add_stats(report.files, built.stats);
         report.warnings.extend(built.warnings);
     }
@@ -342,15 +352,22 @@ fn link_shared(
 ) -> Result<Option<PathBuf>> {
     let key = package.planned.key.as_str();
     let path = internal.join(&package.locked.dir);
+    let text = entry_dir.to_string_lossy();
+    // Nothing there, as on a first install: one system call.
+    match sys::symlink(&text, &path) {
+        Ok(()) => return Ok(None),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::AlreadyExists | io::ErrorKind::NotFound
+            ) => {}
+        Err(e) => return Err(io_error(Some(key), "create symlink", path)(e)),
+    }
     let moved = match fs::symlink_metadata(&path) {
         Ok(m) if m.is_dir() => package_dir::move_aside(internal, &path, key)?,
         _ => None,
     };
-    force_symlink(&entry_dir.to_string_lossy(), &path).map_err(io_error(
-        Some(key),
-        "create symlink",
-        path,
-    ))?;
+    force_symlink(&text, &path).map_err(io_error(Some(key), "create symlink", path))?;
     Ok(moved)
 }
 

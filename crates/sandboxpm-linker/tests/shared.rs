@@ -297,3 +297,39 @@ fn a_project_copy_follows_its_shared_dependency_when_that_ones_closure_changes()
         assert_eq!(String::from_utf8_lossy(&ok.stdout), "a sees b sees c2");
     }
 }
+
+#[test]
+fn turning_sharing_on_replaces_the_projects_directories_with_links() {
+    let fx = Fixture::new();
+    let other = fx.other_project("other");
+    // First in a project whose directories are its own: the shared ones are built, then linked
+    // in their place. Then in another such project: the shared ones are there, only linked.
+    for root in [&fx.root, &other] {
+        let plan = plan_at(root, packages(&fx));
+        fx.link(&plan).unwrap();
+        let internal = root.join("node_modules/.sandboxpm");
+        assert!(
+            fs::symlink_metadata(internal.join("b@1.0.0"))
+                .unwrap()
+                .is_dir()
+        );
+
+        let report = fx.link_shared(&plan).unwrap();
+        assert_eq!(report.linked, ["a@1.0.0", "b@1.0.0", "c@1.0.0"]);
+        for dir in ["a@1.0.0", "b@1.0.0", "c@1.0.0"] {
+            let target = shared_target(root, dir).unwrap_or_else(|| panic!("{dir} is no link"));
+            assert!(target.join("node_modules").is_dir());
+        }
+        let leftovers: Vec<_> = fs::read_dir(&internal)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        if node_available() {
+            let ok = node(root, "process.stdout.write(require('a'))");
+            assert_eq!(String::from_utf8_lossy(&ok.stdout), "a sees b sees c");
+        }
+    }
+    assert_eq!(fs::read_dir(fx.store.links_dir()).unwrap().count(), 3);
+}
