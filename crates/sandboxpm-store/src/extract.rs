@@ -478,7 +478,7 @@ impl Extractor<'_> {
         if self.written(&name) {
             return Ok(hash);
         }
-        let path = self.layout.blob_path(&hash, exec);
+        let path = self.layout.blob_path_of(&name);
         // A blob is written in place only when the archive was checked whole first (in memory),
         // and without fsync: with it, a blob is staged and synced before it is renamed into
         // place (written in place, it would not be durable before its index is). There is no

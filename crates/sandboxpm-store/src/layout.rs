@@ -78,7 +78,17 @@ impl Layout {
     }
 
     pub(crate) fn blob_path(&self, hash: &BlobHash, exec: bool) -> PathBuf {
-        self.files.join(Self::blob_relative(hash, exec))
+        self.blob_path_of(&Self::blob_name(hash, exec))
+    }
+
+    /// [`Layout::blob_path`] from the blob's name ([`Layout::blob_name`]).
+    pub(crate) fn blob_path_of(&self, name: &str) -> PathBuf {
+        let (shard, rest) = name.split_at(2);
+        let mut path = PathBuf::with_capacity(self.files.as_os_str().len() + name.len() + 2);
+        path.push(&self.files);
+        path.push(shard);
+        path.push(rest);
+        path
     }
 
     /// Parses `files/<shard>/<file>` back into a digest and the exec flag.
