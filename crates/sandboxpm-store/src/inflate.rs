@@ -286,23 +286,28 @@ mod tests {
         assert!(whole(&gz[..gz.len() - 9], &limits).is_none());
     }
 
+    /// [`whole_within`] with the default limits.
+    #[cfg(target_os = "linux")]
+    fn inflate(gz: &[u8], budget: &'static Budget, wait: Duration) -> Option<Inflated> {
+        whole_within(gz, &ExtractLimits::default(), budget, wait)
+    }
+
     #[test]
     #[cfg(target_os = "linux")]
     fn archives_held_at_once_stay_within_the_budget() {
         static BUDGET: Budget = Budget::new(70_000);
-        let limits = ExtractLimits::default();
         let gz = gzip(&vec![1u8; 30_000]);
         let now = Duration::ZERO;
-        let first = whole_within(&gz, &limits, &BUDGET, now).unwrap();
-        let second = whole_within(&gz, &limits, &BUDGET, now).unwrap();
+        let first = inflate(&gz, &BUDGET, now).unwrap();
+        let second = inflate(&gz, &BUDGET, now).unwrap();
         assert_eq!(BUDGET.held(), 60_000);
         // A third does not fit in what is left, and cannot wait: streamed.
-        assert!(whole_within(&gz, &limits, &BUDGET, now).is_none());
+        assert!(inflate(&gz, &BUDGET, now).is_none());
         drop(first);
-        let third = whole_within(&gz, &limits, &BUDGET, now).unwrap();
+        let third = inflate(&gz, &BUDGET, now).unwrap();
         assert_eq!(&*third, vec![1u8; 30_000].as_slice());
         // A failure gives back what it reserved.
-        assert!(whole_within(&with_isize(gz.clone(), 1000), &limits, &BUDGET, now).is_none());
+        assert!(inflate(&with_isize(gz.clone(), 1000), &BUDGET, now).is_none());
         drop((second, third));
         assert_eq!(BUDGET.held(), 0);
     }
@@ -311,25 +316,24 @@ mod tests {
     #[cfg(target_os = "linux")]
     fn finished_archives_buffers_serve_the_next_ones_within_the_budget() {
         static BUDGET: Budget = Budget::new(100_000);
-        let limits = ExtractLimits::default();
         let now = Duration::ZERO;
         let ones = gzip(&vec![1u8; 30_000]);
         let held: Vec<Inflated> = (0..3)
-            .map(|_| whole_within(&ones, &limits, &BUDGET, now).unwrap())
+            .map(|_| inflate(&ones, &BUDGET, now).unwrap())
             .collect();
         drop(held);
         assert_eq!(BUDGET.held(), 0);
         assert_eq!(BUDGET.lock().spare_bytes(), 90_000);
         // A smaller archive gets a spare buffer, still holding the last contents past its end,
         // and reads as itself alone.
-        let twos = whole_within(&gzip(&vec![2u8; 20_000]), &limits, &BUDGET, now).unwrap();
+        let twos = inflate(&gzip(&vec![2u8; 20_000]), &BUDGET, now).unwrap();
         assert_eq!(&*twos, vec![2u8; 20_000].as_slice());
         assert_eq!(twos.bytes.len(), 30_000, "a spare, not a fresh buffer");
         assert_eq!(BUDGET.held(), 30_000);
         drop(twos);
         // A larger one fits only once spares are freed: what is held and kept stays within the
         // budget.
-        let big = whole_within(&gzip(&vec![3u8; 60_000]), &limits, &BUDGET, now).unwrap();
+        let big = inflate(&gzip(&vec![3u8; 60_000]), &BUDGET, now).unwrap();
         assert_eq!(&*big, vec![3u8; 60_000].as_slice());
         assert!(BUDGET.held() + BUDGET.lock().spare_bytes() <= 100_000);
         assert_eq!(BUDGET.lock().spare.len(), 1);
@@ -342,15 +346,13 @@ mod tests {
     #[cfg(target_os = "linux")]
     fn an_archive_waits_for_its_share_of_the_budget_then_is_streamed() {
         static BUDGET: Budget = Budget::new(50_000);
-        let limits = ExtractLimits::default();
         let gz = gzip(&vec![2u8; 30_000]);
-        let first = whole_within(&gz, &limits, &BUDGET, Duration::ZERO).unwrap();
+        let first = inflate(&gz, &BUDGET, Duration::ZERO).unwrap();
         // Released while the second waits: the second gets it.
         let waiting = std::thread::spawn({
             let gz = gz.clone();
             move || {
-                let limits = ExtractLimits::default();
-                let second = whole_within(&gz, &limits, &BUDGET, Duration::from_secs(30));
+                let second = inflate(&gz, &BUDGET, Duration::from_secs(30));
                 second.map(|s| s.len())
             }
         });
@@ -360,16 +362,16 @@ mod tests {
         assert_eq!(waiting.join().unwrap(), Some(30_000));
         assert_eq!(BUDGET.held(), 0);
         // Never released within the wait: streamed, holding nothing.
-        let held = whole_within(&gz, &limits, &BUDGET, Duration::ZERO).unwrap();
+        let held = inflate(&gz, &BUDGET, Duration::ZERO).unwrap();
         let started = Instant::now();
-        assert!(whole_within(&gz, &limits, &BUDGET, Duration::from_millis(100)).is_none());
+        assert!(inflate(&gz, &BUDGET, Duration::from_millis(100)).is_none());
         assert!(started.elapsed() >= Duration::from_millis(100));
         assert_eq!(BUDGET.held(), 30_000);
         drop(held);
         // Larger than the whole budget: streamed at once, without waiting.
         let big = gzip(&vec![3u8; 60_000]);
         let started = Instant::now();
-        assert!(whole_within(&big, &limits, &BUDGET, Duration::from_secs(30)).is_none());
+        assert!(inflate(&big, &BUDGET, Duration::from_secs(30)).is_none());
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

@@ -84,9 +84,7 @@ impl Layout {
     /// [`Layout::blob_path`] from the blob's name ([`Layout::blob_name`]).
     pub(crate) fn blob_path_of(&self, name: &str) -> PathBuf {
         let (shard, rest) = name.split_at(2);
-        let mut path = PathBuf::with_capacity(self.files.as_os_str().len() + name.len() + 2);
-        path.push(&self.files);
-        path.push(shard);
+        let mut path = self.files.join(shard);
         path.push(rest);
         path
     }

@@ -262,9 +262,8 @@ impl Store {
             let Some(staging) = staging.path() else {
                 continue;
             };
-            let (shard, rest) = name.split_at(2);
-            let shard = self.layout.files.join(shard);
-            let target = shard.join(rest);
+            let target = self.layout.blob_path_of(&name);
+            let shard = target.parent().unwrap_or(&self.layout.files).to_path_buf();
             let source = staging.join(&name);
             let write_err = |source, at: &Path| StoreError::Write {
                 package: package.clone(),
